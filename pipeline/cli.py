@@ -1,0 +1,147 @@
+"""The ``loom`` command line: run, demo, stats, validate, submit."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from pipeline.config import JobSpecError, load_job
+
+log = logging.getLogger("loom")
+
+DEMO_SPEC = Path(__file__).resolve().parents[1] / "jobs" / "demo.toml"
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pipeline.job import run_job
+
+    spec = load_job(args.job, output=args.out)
+    outcome = run_job(spec, address=args.address)
+    _say_outcome(outcome)
+    return 0
+
+
+def _say_outcome(outcome) -> None:
+    sys.stdout.write(
+        f"done: {outcome.samples:,} samples in {outcome.shards} shards\n"
+        f"  shards:   {outcome.output}/shards/\n"
+        f"  manifest: {outcome.manifest}\n"
+        f"  stats:    {outcome.stats}   (loom stats {outcome.output})\n"
+    )
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pipeline.demo import build_demo_corpus
+    from pipeline.job import run_job
+
+    out = Path(args.out).resolve()
+    warc = build_demo_corpus(out / "input", pages=args.pages)
+    spec = load_job(DEMO_SPEC, output=str(out / "result"))
+    spec = spec.model_copy(
+        update={"sources": [spec.sources[0].model_copy(update={"paths": [str(warc)], "listing": None})]}
+    )
+    log.info("demo corpus: %s", warc)
+    outcome = run_job(spec, address=args.address)
+    _say_outcome(outcome)
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from pipeline.storage import Storage
+    from shards.stats import load_stats, render_stats
+
+    stats = load_stats(Storage(args.out))
+    if args.json:
+        sys.stdout.write(json.dumps(stats, indent=1, sort_keys=True) + "\n")
+    else:
+        render_stats(stats, Console())
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from pipeline.storage import Storage
+    from shards.validate import validate_output
+
+    report = validate_output(Storage(args.out))
+    for problem in report.problems[:50]:
+        sys.stdout.write(f"problem: {problem}\n")
+    if len(report.problems) > 50:
+        sys.stdout.write(f"... and {len(report.problems) - 50} more\n")
+    verdict = "ok" if report.ok else f"{len(report.problems)} problems"
+    sys.stdout.write(f"{report.shards} shards, {report.samples:,} samples: {verdict}\n")
+    return 0 if report.ok else 1
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from jobs.submit import submit
+
+    return submit(Path(args.job), args.address, output=args.out, wait=not args.no_wait)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="loom", description="Loom: web data to multimodal training shards.")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a job spec (local Ray unless --address/RAY_ADDRESS)")
+    run.add_argument("job", help="the job spec (TOML)")
+    run.add_argument("--out", help="output root, overrides the spec's `output`")
+    run.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else local Ray)")
+    run.set_defaults(fn=cmd_run)
+
+    demo = sub.add_parser("demo", help="build a small corpus and run the default job on it")
+    demo.add_argument("--out", default="out/demo", help="where the corpus and results go (default out/demo)")
+    demo.add_argument("--pages", type=int, default=120, help="pages in the demo corpus")
+    demo.add_argument("--address", help="Ray cluster address (default: local Ray)")
+    demo.set_defaults(fn=cmd_demo)
+
+    stats = sub.add_parser("stats", help="show the statistics of a finished job")
+    stats.add_argument("out", help="the job's output root")
+    stats.add_argument("--json", action="store_true", help="print stats.json instead of tables")
+    stats.set_defaults(fn=cmd_stats)
+
+    val = sub.add_parser("validate", help="re-read every shard and check it against the manifest")
+    val.add_argument("out", help="the job's output root")
+    val.set_defaults(fn=cmd_validate)
+
+    sbm = sub.add_parser("submit", help="run a job spec as a Ray job on a cluster")
+    sbm.add_argument("job", help="the job spec (TOML)")
+    sbm.add_argument("--address", required=True, help="the cluster's dashboard, e.g. http://HOST:8265")
+    sbm.add_argument("--out", help="output root, overrides the spec's `output`")
+    sbm.add_argument("--no-wait", action="store_true", help="print the submission id and return")
+    sbm.set_defaults(fn=cmd_submit)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        return args.fn(args)
+    except (JobSpecError, FileNotFoundError) as err:
+        sys.stderr.write(f"loom: error: {err}\n")
+        return 2
+    except Exception as err:  # a failed step names its parts; rerunning retries them
+        from pipeline.runner import StepFailed
+
+        if isinstance(err, StepFailed):
+            sys.stderr.write(f"loom: error: {err}\n")
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

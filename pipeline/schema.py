@@ -1,0 +1,110 @@
+"""The one record: a document as an Arrow row with parallel ``texts``/``images`` lists.
+
+``texts[i]`` is set exactly when ``images[i]`` is null (the OBELICS / MINT-1T layout). ``meta`` is a
+struct with a fixed set of nullable fields: later steps add their fields here, in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+import xxhash
+
+KINDS = ("text", "pair", "interleaved")
+
+IMAGE_TYPE = pa.struct(
+    [
+        ("url", pa.string()),
+        ("sha256", pa.string()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("alt", pa.string()),
+    ]
+)
+
+META_TYPE = pa.struct(
+    [
+        ("title", pa.string()),
+        ("language", pa.string()),
+        ("crawl_date", pa.string()),
+        ("warc_path", pa.string()),
+        ("warc_offset", pa.int64()),
+        ("target_uri", pa.string()),
+        ("payload_digest", pa.string()),
+        ("charset", pa.string()),
+    ]
+)
+
+DOC_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("source", pa.string()),
+        ("kind", pa.string()),
+        ("url", pa.string()),
+        ("texts", pa.list_(pa.string())),
+        ("images", pa.list_(IMAGE_TYPE)),
+        ("meta", META_TYPE),
+    ]
+)
+
+# A stage marks a row it wants dropped by setting this column; the runner moves such rows to the
+# removal ledger with the stage name, so nothing is ever silently lost.
+DROP_REASON = "_drop_reason"
+
+LEDGER_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("url", pa.string()),
+        ("step", pa.string()),
+        ("stage", pa.string()),
+        ("reason", pa.string()),
+        ("detail", pa.string()),
+    ]
+)
+
+
+def doc_id(source: str, url: str, location: str) -> str:
+    """A stable id: a hash of (source, url, where the record came from) — never a uuid."""
+    h = xxhash.xxh3_128()
+    for part in (source, url, location):
+        h.update(part.encode("utf-8", "surrogatepass"))
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+def empty_meta() -> dict[str, Any]:
+    return {field.name: None for field in META_TYPE}
+
+
+def documents_table(rows: list[dict[str, Any]]) -> pa.Table:
+    """Build a document table from row dicts (missing meta fields become null)."""
+    for row in rows:
+        meta = empty_meta()
+        meta.update(row.get("meta") or {})
+        row["meta"] = meta
+    return pa.Table.from_pylist(rows, schema=DOC_SCHEMA)
+
+
+def conform(table: pa.Table, schema: pa.Schema = DOC_SCHEMA) -> pa.Table:
+    """Select and cast ``table`` to ``schema`` (extra columns are dropped, missing ones fail)."""
+    return table.select(schema.names).cast(schema)
+
+
+def check_document(row: dict[str, Any]) -> list[str]:
+    """Problems with one document row (empty when it is well formed)."""
+    problems = []
+    if row["kind"] not in KINDS:
+        problems.append(f"kind {row['kind']!r} not one of {KINDS}")
+    texts, images = row["texts"], row["images"]
+    if len(texts) != len(images):
+        problems.append("texts and images differ in length")
+    for i, (t, im) in enumerate(zip(texts, images, strict=False)):
+        if (t is None) == (im is None):
+            problems.append(f"position {i}: exactly one of texts/images must be set")
+    n_images = sum(im is not None for im in images)
+    if row["kind"] == "text" and n_images:
+        problems.append("a text document holds images")
+    if row["kind"] in ("pair", "interleaved") and not n_images:
+        problems.append(f"a {row['kind']} document holds no image")
+    return problems

@@ -1,0 +1,364 @@
+"""Common Crawl source: WARC/ARC files → raw HTML responses → documents.
+
+Reading (:func:`read_archive`) yields one raw row per HTTP response record, with the HTML bytes and
+where it came from; rows that cannot become documents carry a ``_drop_reason`` (non-200, not HTML,
+oversized, truncated, empty) so they reach the removal ledger. Other record types (requests,
+metadata, revisits, ...) are counted as skipped. A file that breaks mid-way (bad gzip, garbage) stops
+that file with a counted ``corrupt_archive``; what was read before stays.
+
+:class:`HtmlToDocuments` is the stage that turns raw rows into documents: charset decoding (HTTP
+header, then ``<meta>``, then detection), main-content extraction with images in reading order.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import io
+import logging
+import os
+import posixpath
+import re
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+from fastwarc.stream_io import BrotliReader, ChunkedReader, GzipReader
+from fastwarc.warc import ArchiveIterator, WarcRecordType
+from resiliparse.parse.encoding import bytes_to_str, detect_encoding, map_encoding_to_html5
+
+from pipeline.config import CommonCrawlSource, ExtractConfig, is_remote
+from pipeline.extract import ImageRef, extract_html
+from pipeline.schema import DOC_SCHEMA, DROP_REASON, doc_id, empty_meta
+from pipeline.stage import Resources
+
+log = logging.getLogger(__name__)
+
+RAW_SCHEMA = pa.schema(
+    [
+        ("url", pa.string()),
+        ("warc_path", pa.string()),
+        ("warc_offset", pa.int64()),
+        ("crawl_date", pa.string()),
+        ("payload_digest", pa.string()),
+        ("http_charset", pa.string()),
+        ("body", pa.large_binary()),
+        (DROP_REASON, pa.string()),
+        ("_drop_detail", pa.string()),
+    ]
+)
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+def _open(path: str) -> Any:
+    if is_remote(path):
+        fs, p = pafs.FileSystem.from_uri(path)
+        return fs.open_input_stream(p)
+    return open(path, "rb")
+
+
+def list_files(src: CommonCrawlSource) -> list[str]:
+    """Every input file of a source, in a stable order: globs sorted, listing order kept."""
+    files: list[str] = []
+    for pattern in src.paths:
+        files.extend(sorted(glob.glob(pattern)) if not is_remote(pattern) else [pattern])
+    if src.listing:
+        with _open(src.listing) as f:
+            data = f.read()
+        if src.listing.endswith(".gz"):
+            data = gzip.decompress(data)
+        for line in data.decode("utf-8").splitlines():
+            line = line.strip()
+            if line:
+                files.append(_join(src.prefix, line) if src.prefix else line)
+    if src.limit is not None:
+        files = files[: src.limit]
+    return files
+
+
+def _join(prefix: str, rel: str) -> str:
+    return posixpath.join(prefix, rel) if is_remote(prefix) else os.path.join(prefix, rel)
+
+
+def _content_type(value: str | None) -> tuple[str, str | None]:
+    """``text/html; charset=UTF-8`` → (``text/html``, ``utf-8``)."""
+    if not value:
+        return "", None
+    mime, _, params = value.partition(";")
+    m = re.search(r"charset\s*=\s*[\"']?([\w.:-]+)", params, re.I)
+    return mime.strip().lower(), (m.group(1).lower() if m else None)
+
+
+def _decode_transfer(body: bytes, transfer: str | None, encoding: str | None) -> bytes:
+    """Undo chunked transfer coding and gzip/deflate/br content coding.
+
+    Crawlers often store the body already decoded but keep the original headers (pywb's and
+    warcio's captures do), so a body that is not chunked or not gzip is taken as it is.
+    """
+    if transfer and "chunked" in transfer.lower():
+        try:
+            body = ChunkedReader(io.BytesIO(body)).read()
+        except OSError:
+            pass  # stored de-chunked
+    enc = (encoding or "").strip().lower()
+    if enc in ("gzip", "x-gzip") and body.startswith(b"\x1f\x8b"):
+        body = GzipReader(io.BytesIO(body)).read()
+    elif enc == "deflate":
+        body = GzipReader(io.BytesIO(body), zlib=True).read()
+    elif enc == "br":
+        body = BrotliReader(io.BytesIO(body)).read()
+    return body
+
+
+class _RawRows:
+    """Builds raw rows and counts what is skipped."""
+
+    def __init__(self, path: str, max_page_bytes: int, counts: Counter):
+        self.path = path
+        self.name = os.path.basename(path)
+        self.max_page_bytes = max_page_bytes
+        self.counts = counts
+
+    def make(
+        self,
+        *,
+        url: str,
+        offset: int,
+        date: str | None,
+        digest: str | None,
+        status: int | None,
+        content_type: str | None,
+        raw: bytes,
+        truncated: bool,
+        transfer: str | None = None,
+        encoding: str | None = None,
+    ) -> dict[str, Any]:
+        mime, charset = _content_type(content_type)
+        row: dict[str, Any] = {
+            "url": url,
+            "warc_path": self.name,
+            "warc_offset": offset,
+            "crawl_date": date,
+            "payload_digest": digest,
+            "http_charset": charset,
+            "body": None,
+            DROP_REASON: None,
+            "_drop_detail": None,
+        }
+        reason, detail = None, None
+        if status != 200:
+            reason, detail = "http_status", str(status)
+        elif mime not in HTML_TYPES:
+            reason, detail = "not_html", mime or "missing content-type"
+        elif truncated:
+            reason, detail = "truncated_record", f"{len(raw)} bytes left"
+        elif len(raw) > self.max_page_bytes:
+            reason, detail = "page_too_large", str(len(raw))
+        else:
+            try:
+                body = _decode_transfer(raw, transfer, encoding)
+            except Exception as err:  # a broken chunked/gzip body is a status, not a crash
+                body, reason, detail = b"", "bad_content_encoding", str(err)[:200]
+            if not reason and not body.strip():
+                reason = "empty_body"
+            elif not reason and len(body) > self.max_page_bytes:
+                reason, detail = "page_too_large", str(len(body))
+            elif not reason:
+                row["body"] = body
+        row[DROP_REASON], row["_drop_detail"] = reason, detail
+        return row
+
+
+def read_archive(path: str, max_page_bytes: int, counts: Counter) -> Iterator[dict[str, Any]]:
+    """Yield raw rows for the HTTP responses of one WARC or ARC file; count everything else."""
+    rows = _RawRows(path, max_page_bytes, counts)
+    base = path.lower().removesuffix(".gz")
+    reader = _read_arc if base.endswith(".arc") else _read_warc
+    try:
+        yield from reader(path, rows)
+    except Exception as err:  # noqa: BLE001 - any failure of the file is counted, not raised
+        counts["corrupt_archive"] += 1
+        log.warning("%s: stopped reading: %s", path, err)
+
+
+def _read_warc(path: str, rows: _RawRows) -> Iterator[dict[str, Any]]:
+    with _open(path) as stream:
+        for rec in ArchiveIterator(stream, parse_http=True, auto_decode="none"):
+            rtype = rec.record_type
+            rows.counts["records"] += 1
+            if rtype != WarcRecordType.response:
+                rows.counts[f"record_{rtype}"] += 1
+                continue
+            if not rec.is_http:
+                rows.counts["response_not_http"] += 1
+                continue
+            h = rec.headers
+            http = rec.http_headers
+            raw = rec.reader.read()
+            date = h.get("WARC-Date")
+            yield rows.make(
+                url=(h.get("WARC-Target-URI") or "").strip().strip("<>"),
+                offset=rec.stream_pos,
+                date=date,
+                digest=h.get("WARC-Payload-Digest"),
+                status=http.status_code,
+                content_type=http.get("Content-Type"),
+                raw=raw,
+                # The file ended inside the record. (Common Crawl's own cut at 1 MiB, marked by
+                # WARC-Truncated, leaves a usable page and is kept.)
+                truncated=len(raw) < rec.content_length and not h.get("WARC-Truncated"),
+                transfer=http.get("Transfer-Encoding"),
+                encoding=http.get("Content-Encoding"),
+            )
+
+
+def _read_arc(path: str, rows: _RawRows) -> Iterator[dict[str, Any]]:
+    """ARC v1/v2: a header line ``URL IP DATE MIME ... LENGTH`` followed by LENGTH bytes."""
+    with _open(path) as raw_stream:
+        stream = gzip.GzipFile(fileobj=raw_stream) if path.lower().endswith(".gz") else raw_stream
+        offset = 0
+        while True:
+            line = stream.readline()
+            if not line:
+                return
+            offset += len(line)
+            if not line.strip():
+                continue
+            fields = line.decode("latin-1").split()
+            if len(fields) < 5 or not fields[-1].isdigit():
+                raise ValueError(f"bad ARC header at byte {offset}")
+            length = int(fields[-1])
+            record_offset = offset - len(line)
+            block = stream.read(length)
+            offset += len(block)
+            rows.counts["records"] += 1
+            url = fields[0]
+            if url.startswith("filedesc://"):
+                rows.counts["record_arc_filedesc"] += 1
+                continue
+            status, headers, body = _parse_http(block)
+            date = fields[2]
+            iso = f"{date[:4]}-{date[4:6]}-{date[6:8]}T{date[8:10]}:{date[10:12]}:{date[12:14]}Z"
+            yield rows.make(
+                url=url,
+                offset=record_offset,
+                date=iso if len(date) >= 14 else None,
+                digest=None,
+                status=status,
+                content_type=headers.get("content-type") or fields[3],
+                raw=body,
+                truncated=len(block) < length,
+                transfer=headers.get("transfer-encoding"),
+                encoding=headers.get("content-encoding"),
+            )
+
+
+def _parse_http(block: bytes) -> tuple[int | None, dict[str, str], bytes]:
+    head, sep, body = block.partition(b"\r\n\r\n")
+    if not sep:
+        head, sep, body = block.partition(b"\n\n")
+    lines = head.decode("latin-1").splitlines()
+    status = None
+    if lines and lines[0].startswith("HTTP/"):
+        parts = lines[0].split()
+        status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+    headers = {}
+    for hl in lines[1:]:
+        k, _, v = hl.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    return status, headers, body
+
+
+# --- decoding and documents -------------------------------------------------------------------------
+
+
+def decode_html(body: bytes, http_charset: str | None) -> tuple[str, str]:
+    """Decode HTML bytes: the HTTP header's charset, then ``<meta>``, then detection."""
+    for candidate in (http_charset, detect_encoding(body, from_html_meta=True)):
+        if candidate:
+            enc = map_encoding_to_html5(candidate, fallback_utf8=False)
+            if enc:
+                try:
+                    return body.decode(enc), enc
+                except (UnicodeDecodeError, LookupError):
+                    continue
+    enc = detect_encoding(body) or "utf-8"
+    return bytes_to_str(body, enc), enc
+
+
+def nodes_to_lists(nodes: list[str | ImageRef]) -> tuple[list[str | None], list[dict | None]]:
+    """Extraction nodes → the record's parallel lists; consecutive text blocks join with a blank line."""
+    texts: list[str | None] = []
+    images: list[dict | None] = []
+    for node in nodes:
+        if isinstance(node, ImageRef):
+            texts.append(None)
+            images.append(
+                {"url": node.url, "sha256": None, "width": node.width, "height": node.height, "alt": node.alt}
+            )
+        elif texts and texts[-1] is not None:
+            texts[-1] = texts[-1] + "\n\n" + node
+        else:
+            texts.append(node)
+            images.append(None)
+    return texts, images
+
+
+class HtmlToDocuments:
+    """Stage: raw HTML response rows → ``text`` / ``interleaved`` documents."""
+
+    name = "html_to_documents"
+    resources = Resources(cpus=1)
+
+    def __init__(self, source: str, config: ExtractConfig):
+        self.source = source
+        self.config = config
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        rows = [self._document(r) for r in batch.to_pylist()]
+        schema = DOC_SCHEMA.append(pa.field(DROP_REASON, pa.string())).append(
+            pa.field("_drop_detail", pa.string())
+        )
+        return pa.Table.from_pylist(rows, schema=schema)
+
+    def _document(self, raw: dict[str, Any]) -> dict[str, Any]:
+        meta = empty_meta()
+        meta.update(
+            crawl_date=raw["crawl_date"],
+            warc_path=raw["warc_path"],
+            warc_offset=raw["warc_offset"],
+            target_uri=raw["url"],
+            payload_digest=raw["payload_digest"],
+        )
+        doc: dict[str, Any] = {
+            "id": doc_id(self.source, raw["url"], f"{raw['warc_path']}:{raw['warc_offset']}"),
+            "source": self.source,
+            "kind": "text",
+            "url": raw["url"],
+            "texts": [],
+            "images": [],
+            "meta": meta,
+            DROP_REASON: raw[DROP_REASON],
+            "_drop_detail": raw["_drop_detail"],
+        }
+        if doc[DROP_REASON]:
+            return doc
+        try:
+            html, charset = decode_html(raw["body"], raw["http_charset"])
+        except Exception as err:  # noqa: BLE001
+            doc[DROP_REASON], doc["_drop_detail"] = "undecodable", str(err)[:200]
+            return doc
+        meta["charset"] = charset
+        extraction = extract_html(html, raw["url"], self.config)
+        meta["title"] = extraction.title or None
+        texts, images = nodes_to_lists(extraction.nodes)
+        text_chars = sum(len(t) for t in texts if t)
+        if text_chars < max(self.config.min_text_chars, 1):
+            doc[DROP_REASON] = "empty_text"
+            return doc
+        doc["texts"], doc["images"] = texts, images
+        doc["kind"] = "interleaved" if any(im is not None for im in images) else "text"
+        return doc

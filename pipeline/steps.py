@@ -1,0 +1,86 @@
+"""The documents step: every source file is one part; its rows run through the document stages."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.config import JobSpec
+from pipeline.runner import Part, PartStats
+from pipeline.schema import DOC_SCHEMA, LEDGER_SCHEMA, conform
+from pipeline.sources.commoncrawl import RAW_SCHEMA, HtmlToDocuments, list_files, read_archive
+from pipeline.stage import Resources, Stage, apply_stages, merged_resources
+from pipeline.storage import Storage
+
+DOCUMENTS = "documents"
+
+
+def documents_path(part: str) -> str:
+    return f"work/{DOCUMENTS}/{part}.parquet"
+
+
+def ledger_path(step: str, part: str) -> str:
+    return f"work/{step}/{part}.ledger.parquet"
+
+
+def document_stages(spec: JobSpec, source_index: int) -> list[Stage]:
+    """The stages every document of a source goes through, in order."""
+    src = spec.sources[source_index]
+    return [HtmlToDocuments(src.name, spec.extract)]
+
+
+def table_counts(docs: pa.Table) -> dict:
+    """Documents by kind and image count of a document table (for stats and the manifest)."""
+    kinds = Counter(docs["kind"].to_pylist())
+    n_images = int(pc.sum(pc.is_valid(pc.list_flatten(docs["images"]))).as_py() or 0) if docs.num_rows else 0
+    return {"kinds": dict(sorted(kinds.items())), "images": n_images}
+
+
+class DocumentsStep:
+    """Sources → documents: read each input file, build documents, run the document stages."""
+
+    name = DOCUMENTS
+
+    def __init__(self, spec: JobSpec, storage: Storage):
+        self.spec = spec
+        self.storage = storage
+        self._stages: dict[int, list[Stage]] = {}
+        self.resources: Resources = merged_resources(document_stages(spec, 0)) if spec.sources else Resources()
+
+    def parts(self) -> list[Part]:
+        parts = []
+        for i, src in enumerate(self.spec.sources):
+            for j, path in enumerate(list_files(src)):
+                parts.append(Part(f"{src.name}-{j:05d}", {"source": i, "path": path}))
+        return parts
+
+    def stages(self, source_index: int) -> list[Stage]:
+        if source_index not in self._stages:  # built once per worker, on first use
+            self._stages[source_index] = document_stages(self.spec, source_index)
+        return self._stages[source_index]
+
+    def run_part(self, part: Part) -> PartStats:
+        stages = self.stages(part.args["source"])
+        counts: Counter = Counter()
+        rows = read_archive(part.args["path"], self.spec.extract.max_page_bytes, counts)
+        kept, dropped, rows_in = [], [], 0
+        while batch := list(itertools.islice(rows, self.spec.run.batch_rows)):
+            rows_in += len(batch)
+            out = apply_stages(pa.Table.from_pylist(batch, schema=RAW_SCHEMA), stages, self.name)
+            kept.append(conform(out.kept))
+            dropped.append(out.dropped)
+        docs = pa.concat_tables(kept) if kept else DOC_SCHEMA.empty_table()
+        ledger = pa.concat_tables(dropped) if dropped else LEDGER_SCHEMA.empty_table()
+        self.storage.write_parquet(documents_path(part.name), docs)
+        self.storage.write_parquet(ledger_path(self.name, part.name), ledger)
+        records = counts.pop("records", 0)
+        return PartStats(
+            rows_in=rows_in,
+            rows_out=docs.num_rows,
+            drops=Counter(ledger["reason"].to_pylist()),
+            skipped=counts,
+            extra={"records": records, **table_counts(docs)},
+        )

@@ -1,0 +1,115 @@
+"""The output root: a local folder or an object store, through ``pyarrow.fs``.
+
+Writes are atomic where the filesystem allows it: local files go to a temporary name and are renamed;
+object stores publish a whole object on close. Completion markers are always written last.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import posixpath
+import shutil
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+
+@dataclass(frozen=True)
+class Storage:
+    """Paths relative to one output root. Picklable, so Ray workers get it as an argument."""
+
+    root: str
+
+    @property
+    def _fs_and_base(self) -> tuple[pafs.FileSystem, str]:
+        if "://" in self.root and not self.root.startswith("file://"):
+            fs, base = pafs.FileSystem.from_uri(self.root)
+            return fs, base
+        return pafs.LocalFileSystem(), os.path.abspath(self.root.removeprefix("file://"))
+
+    @property
+    def is_local(self) -> bool:
+        return isinstance(self._fs_and_base[0], pafs.LocalFileSystem)
+
+    def uri(self, rel: str = "") -> str:
+        """A user-facing location for ``rel`` (a local path or a URI)."""
+        if self.is_local:
+            return os.path.join(self._fs_and_base[1], rel) if rel else self._fs_and_base[1]
+        return posixpath.join(self.root.rstrip("/"), rel) if rel else self.root
+
+    def _full(self, rel: str) -> str:
+        return posixpath.join(self._fs_and_base[1], rel) if rel else self._fs_and_base[1]
+
+    def exists(self, rel: str) -> bool:
+        fs, _ = self._fs_and_base
+        return fs.get_file_info(self._full(rel)).type != pafs.FileType.NotFound
+
+    def is_empty(self) -> bool:
+        fs, base = self._fs_and_base
+        info = fs.get_file_info(base)
+        if info.type == pafs.FileType.NotFound:
+            return True
+        return not fs.get_file_info(pafs.FileSelector(base, allow_not_found=True))
+
+    def list(self, rel_dir: str, suffix: str = "") -> list[str]:
+        """Names (not paths) of the files directly in ``rel_dir`` ending in ``suffix``, sorted."""
+        fs, _ = self._fs_and_base
+        infos = fs.get_file_info(pafs.FileSelector(self._full(rel_dir), allow_not_found=True))
+        names = [posixpath.basename(i.path) for i in infos if i.type == pafs.FileType.File]
+        return sorted(n for n in names if n.endswith(suffix) and not n.startswith("."))
+
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        fs, _ = self._fs_and_base
+        full = self._full(rel)
+        fs.create_dir(posixpath.dirname(full), recursive=True)
+        if self.is_local:
+            tmp = posixpath.join(posixpath.dirname(full), f".{posixpath.basename(full)}.tmp")
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, full)
+        else:
+            with fs.open_output_stream(full) as f:
+                f.write(data)
+
+    def put_file(self, local_path: str, rel: str) -> None:
+        """Move a finished local file to ``rel`` (a rename on local disk, an upload otherwise)."""
+        fs, _ = self._fs_and_base
+        full = self._full(rel)
+        fs.create_dir(posixpath.dirname(full), recursive=True)
+        if self.is_local:
+            tmp = posixpath.join(posixpath.dirname(full), f".{posixpath.basename(full)}.tmp")
+            shutil.copyfile(local_path, tmp)
+            os.replace(tmp, full)
+        else:
+            with open(local_path, "rb") as src, fs.open_output_stream(full) as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+
+    def read_bytes(self, rel: str) -> bytes:
+        fs, _ = self._fs_and_base
+        with fs.open_input_stream(self._full(rel)) as f:
+            return f.read()
+
+    def write_json(self, rel: str, obj: Any) -> None:
+        self.write_bytes(rel, (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode())
+
+    def read_json(self, rel: str) -> Any:
+        return json.loads(self.read_bytes(rel))
+
+    def write_parquet(self, rel: str, table: pa.Table) -> None:
+        buf = io.BytesIO()
+        pq.write_table(table, buf, compression="zstd")
+        self.write_bytes(rel, buf.getvalue())
+
+    def read_parquet(self, rel: str) -> pa.Table:
+        fs, _ = self._fs_and_base
+        return pq.read_table(self._full(rel), filesystem=fs)
+
+    def delete(self, rel: str) -> None:
+        fs, _ = self._fs_and_base
+        if self.exists(rel):
+            fs.delete_file(self._full(rel))

@@ -1,0 +1,61 @@
+"""``loom stats OUT``: the figures of ``stats.json`` and the manifest as readable tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.storage import Storage
+
+
+def load_stats(storage: Storage) -> dict[str, Any]:
+    if not storage.exists("stats.json"):
+        raise FileNotFoundError(f"{storage.uri()}: no stats.json (has the job finished?)")
+    return storage.read_json("stats.json")
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def render_stats(stats: dict[str, Any], console: Console) -> None:
+    console.print(
+        f"[bold]{stats['job']}[/bold]  fingerprint {stats['fingerprint']}  "
+        f"loom {stats['loom_version']}  format v{stats['format_version']}  {stats['seconds']:.1f}s"
+    )
+    steps = Table(title="Steps", title_justify="left")
+    for col in ("step", "parts", "rows in", "rows out", "kept %", "dropped", "cpu s", "wall s"):
+        steps.add_column(col, justify="left" if col == "step" else "right")
+    for name, s in stats["steps"].items():
+        kept = 100.0 * s["rows_out"] / s["rows_in"] if s["rows_in"] else 100.0
+        steps.add_row(
+            name, str(s["parts"]), f"{s['rows_in']:,}", f"{s['rows_out']:,}", f"{kept:.1f}",
+            f"{sum(s['drops'].values()):,}", f"{s['seconds']:.1f}", f"{s['wall_seconds']:.1f}",
+        )
+    console.print(steps)
+
+    reasons = Table(title="Drops and skips by reason", title_justify="left")
+    for col in ("step", "kind", "reason", "count"):
+        reasons.add_column(col, justify="right" if col == "count" else "left")
+    for name, s in stats["steps"].items():
+        for kind in ("drops", "skipped"):
+            for reason, n in sorted(s[kind].items(), key=lambda kv: -kv[1]):
+                reasons.add_row(name, "dropped" if kind == "drops" else "skipped", reason, f"{n:,}")
+    console.print(reasons)
+
+    sh = stats["shards"]
+    out = Table(title="Shards", title_justify="left")
+    for col in ("shards", "samples", "text", "pair", "interleaved", "images", "tokens", "size"):
+        out.add_column(col, justify="right")
+    docs = sh["documents"]
+    out.add_row(
+        f"{sh['count']:,}", f"{sh['samples']:,}", f"{docs['text']:,}", f"{docs['pair']:,}",
+        f"{docs['interleaved']:,}", f"{sh['images']:,}", f"{sh['tokens']:,}", _human_bytes(sh["bytes"]),
+    )
+    console.print(out)

@@ -1,0 +1,86 @@
+"""``loom validate OUT``: re-read every shard and check it against the manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+from collections import Counter
+from dataclasses import dataclass, field
+
+from pipeline.schema import check_document
+from pipeline.storage import Storage
+from shards.writer import FORMAT
+
+
+@dataclass
+class Report:
+    shards: int = 0
+    samples: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def validate_output(storage: Storage) -> Report:
+    report = Report()
+    if not storage.exists("manifest.parquet"):
+        report.problems.append(f"{storage.uri()}: no manifest.parquet (has the job finished?)")
+        return report
+    listed = set()
+    for row in storage.read_parquet("manifest.parquet").to_pylist():
+        listed.add(row["shard"])
+        report.shards += 1
+        report.problems.extend(_check_shard(storage, row, report))
+    on_disk = {f"shards/{n}" for n in storage.list("shards", ".tar")}
+    for extra in sorted(on_disk - listed):
+        report.problems.append(f"{extra}: shard not in the manifest")
+    return report
+
+
+def _check_shard(storage: Storage, row: dict, report: Report) -> list[str]:
+    name = row["shard"]
+    if not storage.exists(name):
+        return [f"{name}: missing"]
+    data = storage.read_bytes(name)
+    problems = []
+    if hashlib.sha256(data).hexdigest() != row["sha256"]:
+        problems.append(f"{name}: sha256 differs from the manifest")
+    if len(data) != row["bytes"]:
+        problems.append(f"{name}: {len(data)} bytes, manifest says {row['bytes']}")
+    kinds: Counter = Counter()
+    images = samples = 0
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
+            for member in tar.getmembers():
+                key, _, ext = member.name.partition(".")
+                if ext != "json":
+                    continue
+                samples += 1
+                doc = json.loads(tar.extractfile(member).read())
+                problems.extend(_check_sample(name, key, doc))
+                kinds[doc.get("kind")] += 1
+                images += sum(im is not None for im in doc.get("images", []))
+    except (tarfile.TarError, json.JSONDecodeError, UnicodeDecodeError) as err:
+        return problems + [f"{name}: unreadable: {err}"]
+    report.samples += samples
+    for key, got in (("samples", samples), ("images", images), *((k, kinds[k]) for k in ("text", "pair", "interleaved"))):
+        if got != row[key]:
+            problems.append(f"{name}: {got} {key}, manifest says {row[key]}")
+    return problems
+
+
+def _check_sample(shard: str, key: str, doc: dict) -> list[str]:
+    where = f"{shard}:{key}"
+    missing = {"format", "id", "source", "kind", "url", "texts", "images", "meta"} - doc.keys()
+    if missing:
+        return [f"{where}: missing fields {sorted(missing)}"]
+    problems = [f"{where}: {p}" for p in check_document(doc)]
+    if doc["format"] != FORMAT:
+        problems.append(f"{where}: format {doc['format']!r}, expected {FORMAT!r}")
+    if doc["id"] != key:
+        problems.append(f"{where}: id {doc['id']!r} differs from the key")
+    return problems

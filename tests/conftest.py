@@ -1,0 +1,28 @@
+"""Shared fixtures: the real data beside the repo, and a local Ray for the end-to-end tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` (real web data); tests that need it skip with a clear message without it."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real test data not found at {SHARED_DATA} (see the README, 'Test data')")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    """One local Ray instance for the whole session (the runner reuses it)."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, configure_logging=False)
+    yield
+    ray.shutdown()

@@ -1,0 +1,61 @@
+"""The job spec: typed, validated, one-line errors that name the key."""
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import JobSpecError, check_inputs, load_job, parse_job
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "job.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_minimal_spec_gets_defaults_and_resolves_paths(tmp_path):
+    (tmp_path / "in.warc.gz").write_bytes(b"")
+    spec = load_job(write(tmp_path, 'output = "out"\n[[sources]]\npaths = ["*.warc.gz"]\n'))
+    assert spec.output == str(tmp_path / "out")
+    assert spec.sources[0].paths == [str(tmp_path / "*.warc.gz")]
+    assert spec.sources[0].name == "cc"
+    assert spec.shards.max_samples == 1000
+    check_inputs(spec)
+
+
+def test_an_unknown_key_is_named(tmp_path):
+    path = write(tmp_path, 'output = "o"\n[[sources]]\npaths = ["x"]\n[shards]\nmax_sample = 3\n')
+    with pytest.raises(JobSpecError, match=r"shards\.max_sample: unknown key"):
+        load_job(path)
+
+
+def test_a_wrong_type_is_named(tmp_path):
+    path = write(tmp_path, 'output = "o"\n[[sources]]\npaths = ["x"]\n[extract]\nmax_images = "many"\n')
+    with pytest.raises(JobSpecError, match=r"extract\.max_images: Input should be a valid integer"):
+        load_job(path)
+
+
+def test_missing_inputs_fail_before_anything_runs(tmp_path):
+    spec = load_job(write(tmp_path, 'output = "o"\n[[sources]]\npaths = ["nothing-*.warc.gz"]\n'))
+    with pytest.raises(JobSpecError, match=r"sources\.0\.paths: no file matches"):
+        check_inputs(spec)
+
+
+def test_bad_toml_and_missing_file_are_one_line_errors(tmp_path):
+    with pytest.raises(JobSpecError, match="not valid TOML"):
+        load_job(write(tmp_path, "output = \n"))
+    with pytest.raises(JobSpecError, match="job spec not found"):
+        load_job(tmp_path / "nope.toml")
+
+
+def test_s3_outputs_are_accepted_and_left_alone():
+    spec = parse_job({"output": "s3://bucket/run", "sources": [{"paths": ["s3://cc/x.warc.gz"]}]}, base_dir=Path("/a"))
+    assert spec.output == "s3://bucket/run"
+    assert spec.sources[0].paths == ["s3://cc/x.warc.gz"]
+
+
+def test_the_fingerprint_ignores_where_and_how_a_job_runs():
+    base = {"output": "a", "sources": [{"paths": ["x"]}]}
+    one = parse_job(base)
+    assert one.fingerprint() == parse_job({**base, "output": "b", "ray": {"num_cpus": 2}}).fingerprint()
+    assert one.fingerprint() != parse_job({**base, "shards": {"max_samples": 5}}).fingerprint()
