@@ -1,0 +1,92 @@
+"""The Common Crawl source: WARC/ARC records in, raw HTML rows (or counted reasons) out."""
+
+import gzip
+from collections import Counter
+
+import pytest
+
+from pipeline.config import CommonCrawlSource
+from pipeline.schema import DROP_REASON
+from pipeline.sources.commoncrawl import decode_html, list_files, read_archive
+
+
+def read(path) -> tuple[list[dict], Counter]:
+    counts: Counter = Counter()
+    return list(read_archive(str(path), 5_000_000, counts)), counts
+
+
+def reasons(rows: list[dict]) -> Counter:
+    return Counter(r[DROP_REASON] for r in rows)
+
+
+def test_the_cc_excerpt_gives_sixteen_html_pages(shared_data):
+    rows, counts = read(shared_data / "warc/resiliparse/warcfile.warc.gz")
+    assert len(rows) == 16 and reasons(rows) == {None: 16}
+    assert counts == {"records": 50, "record_warcinfo": 1, "record_request": 17, "record_metadata": 16}
+    first = rows[0]
+    assert first["warc_path"] == "warcfile.warc.gz" and first["crawl_date"].startswith("2020-08")
+    assert first["payload_digest"].startswith("sha1:") and first["body"].lstrip().startswith(b"<")
+
+
+def test_the_dolma_capture_unwraps_bracketed_target_uris(shared_data):
+    rows, _ = read(shared_data / "warc/dolma/sample-0000.warc.gz")
+    assert len(rows) == 22 and reasons(rows) == {None: 22}
+    assert all(r["url"].startswith("http") and "<" not in r["url"] for r in rows)
+
+
+def test_pywb_keeps_html_and_counts_the_rest(shared_data):
+    rows, counts = read(shared_data / "warc/pywb/iana.warc.gz")
+    assert counts["record_revisit"] == 123
+    assert reasons(rows) == {None: 16, "not_html": 28, "http_status": 4}
+
+
+def test_a_clipped_record_is_dropped_as_truncated(shared_data):
+    rows, _ = read(shared_data / "warc/resiliparse/clipped.warc.gz")
+    assert [r[DROP_REASON] for r in rows] == ["truncated_record"]
+
+
+def test_an_arc_file_is_read(shared_data):
+    rows, counts = read(shared_data / "warc/warcio/example.arc.gz")
+    assert [r["url"] for r in rows] == ["http://example.com/"]
+    assert rows[0][DROP_REASON] is None and b"Example Domain" in rows[0]["body"]
+    assert counts["record_arc_filedesc"] == 1
+
+
+def test_chunked_bodies_are_decoded_and_stored_dechunked_ones_kept(shared_data):
+    rows, _ = read(shared_data / "warc/warcio/example-iana.org-chunked.warc")
+    assert rows[0]["body"].startswith(b"<!doctype html>")
+    rows, _ = read(shared_data / "warc/pywb/iana.warc.gz")  # headers say chunked, body is not
+    assert all(r["body"].lstrip()[:1] == b"<" for r in rows if r[DROP_REASON] is None)
+
+
+@pytest.mark.parametrize(
+    "name", ["warcio/example-trunc.warc", "pywb/example-bad.warc.gz.bad", "warcio/example-wrong-chunks.warc.gz",
+             "pywb/missing-status-text.warc", "warcio/example-bad-non-chunked.warc.gz"]
+)
+def test_edge_cases_never_raise(shared_data, name):
+    rows, counts = read(shared_data / "warc" / name)
+    assert counts["records"] >= 1 or counts["corrupt_archive"] == 1
+
+
+def test_garbage_is_a_corrupt_archive_not_a_crash(tmp_path):
+    junk = tmp_path / "junk.warc.gz"
+    junk.write_bytes(gzip.compress(b"this is not a warc file\r\n\r\n" * 10))
+    rows, counts = read(junk)
+    assert rows == [] and counts["corrupt_archive"] == 1
+
+
+def test_charset_comes_from_the_header_then_meta_then_detection():
+    body = "<html><head><meta charset='windows-1251'></head><body>Привет мир</body></html>".encode("cp1251")
+    assert decode_html(body, None) == (body.decode("cp1251"), "cp1251")
+    latin = "<p>café naïve</p>".encode("latin-1")
+    text, enc = decode_html(latin, "iso-8859-1")
+    assert text == "<p>café naïve</p>" and enc == "cp1252"  # HTML5 reads latin-1 as windows-1252
+
+
+def test_a_listing_with_prefix_and_limit(tmp_path):
+    listing = tmp_path / "warc.paths.gz"
+    listing.write_bytes(gzip.compress(b"crawl/a.warc.gz\ncrawl/b.warc.gz\ncrawl/c.warc.gz\n"))
+    src = CommonCrawlSource(listing=str(listing), prefix="/mnt/cc", limit=2)
+    assert list_files(src) == ["/mnt/cc/crawl/a.warc.gz", "/mnt/cc/crawl/b.warc.gz"]
+    s3 = CommonCrawlSource(listing=str(listing), prefix="s3://commoncrawl")
+    assert list_files(s3)[0] == "s3://commoncrawl/crawl/a.warc.gz"
