@@ -1,0 +1,121 @@
+"""The whole job on real WARC files: documents, shards, stats, resume, reproducibility."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import webdataset as wds
+
+from pipeline.config import JobSpecError, parse_job
+from pipeline.job import run_job
+from pipeline.storage import Storage
+from shards.validate import validate_output
+
+
+def spec_for(out: Path, *paths: Path, **extra):
+    return parse_job({"name": "test", "output": str(out), "sources": [{"paths": [str(p) for p in paths]}], **extra})
+
+
+def manifest(out: Path) -> list[dict]:
+    return pq.read_table(out / "manifest.parquet").to_pylist()
+
+
+def samples(out: Path) -> list[dict]:
+    urls = sorted(str(p) for p in (out / "shards").glob("*.tar"))
+    return [json.loads(s["json"]) for s in wds.WebDataset(urls, shardshuffle=False)]
+
+
+@pytest.fixture(scope="module")
+def cc_job(shared_data, tmp_path_factory):
+    """The CC excerpt and the dolma capture, run once without Ray."""
+    out = tmp_path_factory.mktemp("cc") / "out"
+    spec = spec_for(out, shared_data / "warc/resiliparse/warcfile.warc.gz", shared_data / "warc/dolma/sample-0000.warc.gz",
+                    shards={"max_samples": 8})
+    outcome = run_job(spec, use_ray=False)
+    return spec, out, outcome
+
+
+def test_real_pages_become_documents_with_images_in_order(cc_job):
+    _, out, outcome = cc_job
+    stats = json.loads((out / "stats.json").read_text())
+    docs = stats["steps"]["documents"]
+    assert docs["rows_in"] == 16 + 22  # HTML responses of the two files
+    assert docs["rows_out"] == outcome.samples == sum(r["samples"] for r in manifest(out))
+    assert docs["rows_out"] + sum(docs["drops"].values()) == docs["rows_in"]
+    got = samples(out)
+    kinds = {d["kind"] for d in got}
+    assert kinds == {"text", "interleaved"}
+    for d in got:
+        assert all((t is None) != (i is None) for t, i in zip(d["texts"], d["images"], strict=True))
+        assert all(i["url"].startswith("http") for i in d["images"] if i)
+        assert d["meta"]["warc_path"] in ("warcfile.warc.gz", "sample-0000.warc.gz")
+
+
+def test_validate_passes_and_catches_a_changed_shard(cc_job, tmp_path):
+    _, out, _ = cc_job
+    assert validate_output(Storage(str(out))).ok
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    shard = sorted((copy / "shards").glob("*.tar"))[0]
+    shard.write_bytes(shard.read_bytes()[:-1024])
+    report = validate_output(Storage(str(copy)))
+    assert not report.ok and any("sha256" in p for p in report.problems)
+
+
+def test_the_same_input_gives_byte_identical_shards(cc_job, tmp_path):
+    spec, out, _ = cc_job
+    run_job(spec.model_copy(update={"output": str(tmp_path / "again")}), use_ray=False)
+    assert manifest(tmp_path / "again") == manifest(out)
+
+
+def test_a_rerun_skips_finished_parts_and_a_killed_part_reruns(cc_job, tmp_path, caplog):
+    spec, out, _ = cc_job
+    copy = tmp_path / "resumed"
+    shutil.copytree(out, copy)
+    spec = spec.model_copy(update={"output": str(copy)})
+    caplog.set_level("INFO")
+    run_job(spec, use_ray=False)
+    assert "step documents: 2 parts, 0 to run" in caplog.text
+    # a job killed in the middle of part cc-00001: its outputs are partial, its marker missing
+    (copy / "work/documents/cc-00001.done").unlink()
+    (copy / "work/shards/cc-00001.done").unlink()
+    for shard in (copy / "shards").glob("cc-00001-*.tar"):
+        shard.write_bytes(b"partial")
+    caplog.clear()
+    run_job(spec, use_ray=False)
+    assert "step documents: 2 parts, 1 to run" in caplog.text
+    assert manifest(copy) == manifest(out)
+    assert validate_output(Storage(str(copy))).ok
+
+
+def test_an_output_with_another_jobs_results_is_refused(cc_job):
+    spec, out, _ = cc_job
+    other = spec.model_copy(update={"shards": spec.shards.model_copy(update={"max_samples": 3})})
+    with pytest.raises(JobSpecError, match="holds the results of another job"):
+        run_job(other, use_ray=False)
+
+
+def test_every_warc_edge_case_runs_through_with_reasons(shared_data, tmp_path):
+    warc = shared_data / "warc"
+    files = [p for d in ("warcio", "pywb", "resiliparse") for p in sorted((warc / d).iterdir()) if p.name != "LICENSE"
+             and not p.name.endswith(".cdxj")]
+    run_job(spec_for(tmp_path / "out", *files), use_ray=False)
+    stats = json.loads((tmp_path / "out/stats.json").read_text())["steps"]["documents"]
+    assert stats["parts"] == len(files)
+    for reason in ("not_html", "http_status", "truncated_record"):
+        assert stats["drops"][reason] >= 1, reason
+    assert stats["skipped"]["corrupt_archive"] >= 1
+    assert stats["skipped"]["record_revisit"] >= 123
+    assert validate_output(Storage(str(tmp_path / "out"))).ok
+
+
+def test_loom_run_reports_a_bad_spec_in_one_line(tmp_path):
+    spec = tmp_path / "bad.toml"
+    spec.write_text('output = "o"\n[[sources]]\npaths = ["x"]\nbogus = 1\n')
+    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", str(spec)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"loom: error: {spec}: sources.0.bogus: unknown key"]
