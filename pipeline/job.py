@@ -96,7 +96,12 @@ def run_job(spec: JobSpec, *, address: str | None = None, use_ray: bool = True) 
             res = run_step(step, storage, parallelism=parallelism, use_ray=use_ray)
             log.info(
                 "step %s: %d rows in, %d out, %d parts (%d run now), %.1fs",
-                res.name, res.stats.rows_in, res.stats.rows_out, res.parts, res.ran, res.wall_seconds,
+                res.name,
+                res.stats.rows_in,
+                res.stats.rows_out,
+                res.parts,
+                res.ran,
+                res.wall_seconds,
             )
             results.append(res)
     rows = shard_rows(storage, steps[-1])

@@ -60,7 +60,11 @@ class PartStats:
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> PartStats:
         return cls(
-            d["rows_in"], d["rows_out"], Counter(d["drops"]), Counter(d["skipped"]), d["seconds"],
+            d["rows_in"],
+            d["rows_out"],
+            Counter(d["drops"]),
+            Counter(d["skipped"]),
+            d["seconds"],
             d.get("extra", {}),
         )
 
@@ -178,7 +182,7 @@ def _run_on_ray(step: Step, storage: Storage, pending: Sequence[Part], paralleli
         fn_constructor_args=(step, storage),
         batch_size=1,
         batch_format="pyarrow",
-        concurrency=workers,
+        compute=ray.data.ActorPoolStrategy(size=workers),
         **step.resources.ray_options(),
     )
     errors = {}

@@ -48,7 +48,9 @@ class DocumentsStep:
         self.spec = spec
         self.storage = storage
         self._stages: dict[int, list[Stage]] = {}
-        self.resources: Resources = merged_resources(document_stages(spec, 0)) if spec.sources else Resources()
+        self.resources: Resources = (
+            merged_resources(document_stages(spec, 0)) if spec.sources else Resources()
+        )
 
     def parts(self) -> list[Part]:
         parts = []

@@ -35,8 +35,14 @@ def render_stats(stats: dict[str, Any], console: Console) -> None:
     for name, s in stats["steps"].items():
         kept = 100.0 * s["rows_out"] / s["rows_in"] if s["rows_in"] else 100.0
         steps.add_row(
-            name, str(s["parts"]), f"{s['rows_in']:,}", f"{s['rows_out']:,}", f"{kept:.1f}",
-            f"{sum(s['drops'].values()):,}", f"{s['seconds']:.1f}", f"{s['wall_seconds']:.1f}",
+            name,
+            str(s["parts"]),
+            f"{s['rows_in']:,}",
+            f"{s['rows_out']:,}",
+            f"{kept:.1f}",
+            f"{sum(s['drops'].values()):,}",
+            f"{s['seconds']:.1f}",
+            f"{s['wall_seconds']:.1f}",
         )
     console.print(steps)
 
@@ -55,7 +61,13 @@ def render_stats(stats: dict[str, Any], console: Console) -> None:
         out.add_column(col, justify="right")
     docs = sh["documents"]
     out.add_row(
-        f"{sh['count']:,}", f"{sh['samples']:,}", f"{docs['text']:,}", f"{docs['pair']:,}",
-        f"{docs['interleaved']:,}", f"{sh['images']:,}", f"{sh['tokens']:,}", _human_bytes(sh["bytes"]),
+        f"{sh['count']:,}",
+        f"{sh['samples']:,}",
+        f"{docs['text']:,}",
+        f"{docs['pair']:,}",
+        f"{docs['interleaved']:,}",
+        f"{sh['images']:,}",
+        f"{sh['tokens']:,}",
+        _human_bytes(sh["bytes"]),
     )
     console.print(out)

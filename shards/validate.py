@@ -67,7 +67,11 @@ def _check_shard(storage: Storage, row: dict, report: Report) -> list[str]:
     except (tarfile.TarError, json.JSONDecodeError, UnicodeDecodeError) as err:
         return problems + [f"{name}: unreadable: {err}"]
     report.samples += samples
-    for key, got in (("samples", samples), ("images", images), *((k, kinds[k]) for k in ("text", "pair", "interleaved"))):
+    for key, got in (
+        ("samples", samples),
+        ("images", images),
+        *((k, kinds[k]) for k in ("text", "pair", "interleaved")),
+    ):
         if got != row[key]:
             problems.append(f"{name}: {got} {key}, manifest says {row[key]}")
     return problems

@@ -60,8 +60,14 @@ def test_chunked_bodies_are_decoded_and_stored_dechunked_ones_kept(shared_data):
 
 
 @pytest.mark.parametrize(
-    "name", ["warcio/example-trunc.warc", "pywb/example-bad.warc.gz.bad", "warcio/example-wrong-chunks.warc.gz",
-             "pywb/missing-status-text.warc", "warcio/example-bad-non-chunked.warc.gz"]
+    "name",
+    [
+        "warcio/example-trunc.warc",
+        "pywb/example-bad.warc.gz.bad",
+        "warcio/example-wrong-chunks.warc.gz",
+        "pywb/missing-status-text.warc",
+        "warcio/example-bad-non-chunked.warc.gz",
+    ],
 )
 def test_edge_cases_never_raise(shared_data, name):
     rows, counts = read(shared_data / "warc" / name)

@@ -49,7 +49,9 @@ def test_bad_toml_and_missing_file_are_one_line_errors(tmp_path):
 
 
 def test_s3_outputs_are_accepted_and_left_alone():
-    spec = parse_job({"output": "s3://bucket/run", "sources": [{"paths": ["s3://cc/x.warc.gz"]}]}, base_dir=Path("/a"))
+    spec = parse_job(
+        {"output": "s3://bucket/run", "sources": [{"paths": ["s3://cc/x.warc.gz"]}]}, base_dir=Path("/a")
+    )
     assert spec.output == "s3://bucket/run"
     assert spec.sources[0].paths == ["s3://cc/x.warc.gz"]
 

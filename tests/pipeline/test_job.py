@@ -17,7 +17,9 @@ from shards.validate import validate_output
 
 
 def spec_for(out: Path, *paths: Path, **extra):
-    return parse_job({"name": "test", "output": str(out), "sources": [{"paths": [str(p) for p in paths]}], **extra})
+    return parse_job(
+        {"name": "test", "output": str(out), "sources": [{"paths": [str(p) for p in paths]}], **extra}
+    )
 
 
 def manifest(out: Path) -> list[dict]:
@@ -33,8 +35,12 @@ def samples(out: Path) -> list[dict]:
 def cc_job(shared_data, tmp_path_factory):
     """The CC excerpt and the dolma capture, run once without Ray."""
     out = tmp_path_factory.mktemp("cc") / "out"
-    spec = spec_for(out, shared_data / "warc/resiliparse/warcfile.warc.gz", shared_data / "warc/dolma/sample-0000.warc.gz",
-                    shards={"max_samples": 8})
+    spec = spec_for(
+        out,
+        shared_data / "warc/resiliparse/warcfile.warc.gz",
+        shared_data / "warc/dolma/sample-0000.warc.gz",
+        shards={"max_samples": 8},
+    )
     outcome = run_job(spec, use_ray=False)
     return spec, out, outcome
 
@@ -101,8 +107,12 @@ def test_an_output_with_another_jobs_results_is_refused(cc_job):
 
 def test_every_warc_edge_case_runs_through_with_reasons(shared_data, tmp_path):
     warc = shared_data / "warc"
-    files = [p for d in ("warcio", "pywb", "resiliparse") for p in sorted((warc / d).iterdir()) if p.name != "LICENSE"
-             and not p.name.endswith(".cdxj")]
+    files = [
+        p
+        for d in ("warcio", "pywb", "resiliparse")
+        for p in sorted((warc / d).iterdir())
+        if p.name != "LICENSE" and not p.name.endswith(".cdxj")
+    ]
     run_job(spec_for(tmp_path / "out", *files), use_ray=False)
     stats = json.loads((tmp_path / "out/stats.json").read_text())["steps"]["documents"]
     assert stats["parts"] == len(files)
@@ -116,6 +126,8 @@ def test_every_warc_edge_case_runs_through_with_reasons(shared_data, tmp_path):
 def test_loom_run_reports_a_bad_spec_in_one_line(tmp_path):
     spec = tmp_path / "bad.toml"
     spec.write_text('output = "o"\n[[sources]]\npaths = ["x"]\nbogus = 1\n')
-    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", str(spec)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "run", str(spec)], capture_output=True, text=True
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [f"loom: error: {spec}: sources.0.bogus: unknown key"]

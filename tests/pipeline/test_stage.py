@@ -19,13 +19,22 @@ def add_length(batch: pa.Table) -> pa.Table:
 
 
 def test_marked_rows_go_to_the_ledger_with_stage_and_reason():
-    batch = pa.table({"id": ["a", "b", "c"], "url": ["u1", "u2", "u3"], "text": ["hello world", "hi", "a long one"]})
+    batch = pa.table(
+        {"id": ["a", "b", "c"], "url": ["u1", "u2", "u3"], "text": ["hello world", "hi", "a long one"]}
+    )
     out = apply_stages(batch, [too_short, add_length], step="documents")
     assert out.kept["id"].to_pylist() == ["a", "c"]
     assert out.kept["length"].to_pylist() == [11, 10]
     assert DROP_REASON not in out.kept.column_names
     assert out.dropped.to_pylist() == [
-        {"id": "b", "url": "u2", "step": "documents", "stage": "too_short", "reason": "short_text", "detail": None}
+        {
+            "id": "b",
+            "url": "u2",
+            "step": "documents",
+            "stage": "too_short",
+            "reason": "short_text",
+            "detail": None,
+        }
     ]
 
 

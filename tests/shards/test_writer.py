@@ -8,7 +8,10 @@ from shards.writer import FORMAT, plan_shards, sample_json, to_sample, write_tar
 
 
 def doc(i: int, kind: str = "text") -> dict:
-    images = [None, {"url": f"https://img.example/{i}.png", "sha256": None, "width": 640, "height": 480, "alt": "a"}]
+    images = [
+        None,
+        {"url": f"https://img.example/{i}.png", "sha256": None, "width": 640, "height": 480, "alt": "a"},
+    ]
     return {
         "id": f"{i:032x}",
         "source": "cc",
