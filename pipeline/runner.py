@@ -16,7 +16,7 @@ import logging
 import time
 import traceback
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -107,6 +107,17 @@ def marker_path(step: str, part: str) -> str:
     return f"work/{step}/{part}.done"
 
 
+@dataclass
+class PartOutcome:
+    """What the driver hears of a part: its size and time, or its error."""
+
+    name: str
+    rows_in: int = 0
+    rows_out: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+
 class _PartWorker:
     """A Ray Data actor: holds one step (its models load once) and runs the parts it is given."""
 
@@ -115,24 +126,24 @@ class _PartWorker:
         self.storage = storage
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        names, errors = [], []
-        for row in batch.to_pylist():
-            names.append(row["name"])
-            errors.append(run_one(self.step, self.storage, Part(row["name"], json.loads(row["args"]))))
-        return pa.table({"name": names, "error": pa.array(errors, pa.string())})
+        outcomes = [
+            run_one(self.step, self.storage, Part(row["name"], json.loads(row["args"])))
+            for row in batch.to_pylist()
+        ]
+        return pa.Table.from_pylist([vars(o) for o in outcomes])
 
 
-def run_one(step: Step, storage: Storage, part: Part) -> str | None:
-    """Run one part and write its marker last; return an error text instead of raising."""
+def run_one(step: Step, storage: Storage, part: Part) -> PartOutcome:
+    """Run one part and write its marker last; a failure is returned, not raised."""
     start = time.perf_counter()
     try:
         stats = step.run_part(part)
     except Exception:  # noqa: BLE001 - a failed part is reported; the next run retries it
         log.exception("step %s, part %s failed", step.name, part.name)
-        return traceback.format_exc(limit=8)
+        return PartOutcome(part.name, error=traceback.format_exc(limit=8))
     stats.seconds = time.perf_counter() - start
     storage.write_json(marker_path(step.name, part.name), stats.to_json())
-    return None
+    return PartOutcome(part.name, stats.rows_in, stats.rows_out, stats.seconds)
 
 
 @dataclass
@@ -150,13 +161,26 @@ def run_step(step: Step, storage: Storage, *, parallelism: int, use_ray: bool = 
     parts = step.parts()
     pending = [p for p in parts if not storage.exists(marker_path(step.name, p.name))]
     log.info("step %s: %d parts, %d to run", step.name, len(parts), len(pending))
-    errors: dict[str, str] = {}
     if pending and use_ray:
-        errors = _run_on_ray(step, storage, pending, parallelism)
+        outcomes = _run_on_ray(step, storage, pending, parallelism)
     else:
-        for p in pending:
-            if err := run_one(step, storage, p):
-                errors[p.name] = err
+        outcomes = (run_one(step, storage, p) for p in pending)
+    errors: dict[str, str] = {}
+    for done, outcome in enumerate(outcomes, 1):
+        if outcome.error:
+            errors[outcome.name] = outcome.error
+            log.error("step %s: part %s failed (%d/%d)", step.name, outcome.name, done, len(pending))
+        else:
+            log.info(
+                "step %s: part %s done (%d/%d): %d rows in, %d out, %.1fs",
+                step.name,
+                outcome.name,
+                done,
+                len(pending),
+                outcome.rows_in,
+                outcome.rows_out,
+                outcome.seconds,
+            )
     if errors:
         name, err = next(iter(sorted(errors.items())))
         last = err.strip().splitlines()[-1]
@@ -170,7 +194,9 @@ def run_step(step: Step, storage: Storage, *, parallelism: int, use_ray: bool = 
     return StepResult(step.name, len(parts), len(pending), merged, time.perf_counter() - start)
 
 
-def _run_on_ray(step: Step, storage: Storage, pending: Sequence[Part], parallelism: int) -> dict[str, str]:
+def _run_on_ray(
+    step: Step, storage: Storage, pending: Sequence[Part], parallelism: int
+) -> Iterator[PartOutcome]:
     import ray.data
 
     ds = ray.data.from_items(
@@ -185,8 +211,5 @@ def _run_on_ray(step: Step, storage: Storage, pending: Sequence[Part], paralleli
         compute=ray.data.ActorPoolStrategy(size=workers),
         **step.resources.ray_options(),
     )
-    errors = {}
     for row in ds.iter_rows():
-        if row["error"]:
-            errors[row["name"]] = row["error"]
-    return errors
+        yield PartOutcome(**row)
