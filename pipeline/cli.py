@@ -86,9 +86,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from jobs.submit import submit
+    from jobs.submit import start_job, wait_job
 
-    return submit(Path(args.job), args.address, output=args.out, wait=not args.no_wait)
+    client, submission_id = start_job(Path(args.job), args.address, output=args.out)
+    sys.stdout.write(f"submitted: {submission_id}\n")
+    if args.no_wait:
+        return 0
+    return wait_job(client, submission_id)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,10 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     except (JobSpecError, FileNotFoundError) as err:
         sys.stderr.write(f"loom: error: {err}\n")
         return 2
-    except Exception as err:  # a failed step names its parts; rerunning retries them
+    except Exception as err:  # failures that are the user's to fix are one line, not a traceback
+        from jobs.submit import SubmitError
         from pipeline.runner import StepFailed
 
-        if isinstance(err, StepFailed):
+        if isinstance(err, StepFailed | SubmitError):
             sys.stderr.write(f"loom: error: {err}\n")
             return 1
         raise

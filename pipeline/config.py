@@ -107,14 +107,15 @@ def parse_job(data: dict, origin: str = "job spec", base_dir: Path | None = None
 
 
 def load_job(path: str | Path, output: str | None = None) -> JobSpec:
-    """Read and validate a TOML job spec; ``output`` overrides its output root."""
+    """Read and validate a TOML job spec (or its JSON form, ``*.json``); ``output`` overrides its output."""
     path = Path(path)
     if not path.is_file():
         raise JobSpecError(f"{path}: job spec not found")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise JobSpecError(f"{path}: not valid TOML: {err}") from None
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise JobSpecError(f"{path}: not valid {path.suffix.lstrip('.').upper() or 'TOML'}: {err}") from None
     if output is not None:
         data["output"] = output
     return parse_job(data, origin=str(path), base_dir=path.parent)
@@ -133,10 +134,12 @@ def _resolve(p: str, base_dir: Path) -> str:
 def _resolve_paths(spec: JobSpec, base_dir: Path) -> JobSpec:
     sources = []
     for src in spec.sources:
-        listing = _resolve(src.listing, base_dir) if src.listing else None
-        sources.append(
-            src.model_copy(update={"paths": [_resolve(p, base_dir) for p in src.paths], "listing": listing})
-        )
+        update = {
+            "paths": [_resolve(p, base_dir) for p in src.paths],
+            "listing": _resolve(src.listing, base_dir) if src.listing else None,
+            "prefix": _resolve(src.prefix, base_dir) if src.prefix else "",
+        }
+        sources.append(src.model_copy(update=update))
     return spec.model_copy(update={"sources": sources, "output": _resolve(spec.output, base_dir)})
 
 
