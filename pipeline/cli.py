@@ -1,4 +1,4 @@
-"""The ``loom`` command line: run, demo, stats, validate, submit."""
+"""The ``loom`` command line: run, demo, stats, validate, inspect, submit."""
 
 from __future__ import annotations
 
@@ -85,6 +85,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_inspect(args: argparse.Namespace) -> int:
+    import os
+
+    from pipeline.storage import Storage
+    from shards.inspect import describe, read_samples
+
+    folder, name = os.path.split(args.shard)
+    for i, doc in enumerate(read_samples(Storage(folder or "."), name)):
+        if i == args.n:
+            break
+        sys.stdout.write(describe(doc) + "\n\n")
+    return 0
+
+
 def cmd_submit(args: argparse.Namespace) -> int:
     from jobs.submit import start_job, wait_job
 
@@ -120,6 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate", help="re-read every shard and check it against the manifest")
     val.add_argument("out", help="the job's output root")
     val.set_defaults(fn=cmd_validate)
+
+    ins = sub.add_parser("inspect", help="show the documents of a shard")
+    ins.add_argument("shard", help="a shard (.tar), local or s3://")
+    ins.add_argument("-n", type=int, default=5, help="documents to show (default 5)")
+    ins.set_defaults(fn=cmd_inspect)
 
     sbm = sub.add_parser("submit", help="run a job spec as a Ray job on a cluster")
     sbm.add_argument("job", help="the job spec (TOML)")
