@@ -15,16 +15,18 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def demo_spec(tmp_path, name: str):
-    warc = build_demo_corpus(tmp_path / "input", pages=60)
+    """The demo job on three demo WARCs (three parts, so both local workers get work)."""
+    warcs = [str(build_demo_corpus(tmp_path / f"input-{seed}", pages=40, seed=seed)) for seed in range(3)]
     spec = load_job(REPO / "jobs" / "demo.toml", output=str(tmp_path / name))
-    return spec.model_copy(update={"sources": [spec.sources[0].model_copy(update={"paths": [str(warc)]})]})
+    return spec.model_copy(update={"sources": [spec.sources[0].model_copy(update={"paths": warcs})]})
 
 
 def test_the_demo_job_on_local_ray_matches_an_in_process_run(local_ray, tmp_path):
     on_ray = demo_spec(tmp_path, "ray")
     outcome = run_job(on_ray, use_ray=True)
-    plan = demo_plan(pages=60)
-    assert outcome.samples == sum(n for kind, n in plan.kind_counts().items() if kind in DOCUMENT_KINDS)
+    plans = [demo_plan(pages=40, seed=seed) for seed in range(3)]
+    expected = sum(n for plan in plans for kind, n in plan.kind_counts().items() if kind in DOCUMENT_KINDS)
+    assert outcome.samples == expected
     assert validate_output(Storage(outcome.output)).ok
 
     local = run_job(demo_spec(tmp_path, "local"), use_ray=False)
@@ -34,4 +36,4 @@ def test_the_demo_job_on_local_ray_matches_an_in_process_run(local_ray, tmp_path
 
     rerun = run_job(on_ray, use_ray=True)  # everything is done: nothing runs again
     stats = json.loads((tmp_path / "ray/stats.json").read_text())
-    assert rerun.samples == outcome.samples and stats["steps"]["documents"]["parts"] == 1
+    assert rerun.samples == outcome.samples and stats["steps"]["documents"]["parts"] == 3
