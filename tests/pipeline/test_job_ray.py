@@ -21,7 +21,7 @@ def demo_spec(tmp_path, name: str):
     return spec.model_copy(update={"sources": [spec.sources[0].model_copy(update={"paths": warcs})]})
 
 
-def test_the_demo_job_on_local_ray_matches_an_in_process_run(local_ray, tmp_path):
+def test_the_demo_job_on_local_ray_matches_an_in_process_run(local_ray, tmp_path, caplog):
     on_ray = demo_spec(tmp_path, "ray")
     outcome = run_job(on_ray, use_ray=True)
     plans = [demo_plan(pages=40, seed=seed) for seed in range(3)]
@@ -34,6 +34,10 @@ def test_the_demo_job_on_local_ray_matches_an_in_process_run(local_ray, tmp_path
         f"{local.output}/manifest.parquet"
     )
 
+    caplog.set_level("INFO")
     rerun = run_job(on_ray, use_ray=True)  # everything is done: nothing runs again
+    assert (
+        "step documents: 3 parts, 0 to run" in caplog.text and "step shards: 3 parts, 0 to run" in caplog.text
+    )
     stats = json.loads((tmp_path / "ray/stats.json").read_text())
     assert rerun.samples == outcome.samples and stats["steps"]["documents"]["parts"] == 3
