@@ -127,26 +127,90 @@ clearly nearly largely mostly gradually suddenly steadily later again together w
 _PREPOSITIONS = "in on near across along behind beside through over under around after before during".split()
 _CONJUNCTIONS = ["and", "but", "while", "although", "because", "so", "yet", "since", "when"]
 _OPENERS = [
-    "However", "Meanwhile", "In the end", "At first", "For many residents", "According to the report",
-    "Last year", "Earlier this month", "In recent years", "As a result", "For now", "Even so",
-    "In addition", "By the afternoon", "Over the weekend", "Two years ago",
+    "However",
+    "Meanwhile",
+    "In the end",
+    "At first",
+    "For many residents",
+    "According to the report",
+    "Last year",
+    "Earlier this month",
+    "In recent years",
+    "As a result",
+    "For now",
+    "Even so",
+    "In addition",
+    "By the afternoon",
+    "Over the weekend",
+    "Two years ago",
 ]
 _PLACES = [
-    "Millbrook", "Eastport", "Ashford", "Riverside", "Cedar Falls", "Oakridge", "Kingsbridge",
-    "Fairhaven", "Westmoor", "Lakeside", "Brookfield", "Stonehaven",
+    "Millbrook",
+    "Eastport",
+    "Ashford",
+    "Riverside",
+    "Cedar Falls",
+    "Oakridge",
+    "Kingsbridge",
+    "Fairhaven",
+    "Westmoor",
+    "Lakeside",
+    "Brookfield",
+    "Stonehaven",
 ]
 _NUMBERS = ["two", "three", "four", "five", "six", "twelve", "twenty", "forty", "dozens of", "hundreds of"]
 _FIRST_NAMES = [
-    "Maria", "James", "Aisha", "Daniel", "Sofia", "Liam", "Hannah", "Omar", "Grace", "Lucas", "Emma",
-    "Noah", "Priya", "Samuel", "Chloe", "Ethan", "Nina", "Oliver", "Zara", "Thomas",
+    "Maria",
+    "James",
+    "Aisha",
+    "Daniel",
+    "Sofia",
+    "Liam",
+    "Hannah",
+    "Omar",
+    "Grace",
+    "Lucas",
+    "Emma",
+    "Noah",
+    "Priya",
+    "Samuel",
+    "Chloe",
+    "Ethan",
+    "Nina",
+    "Oliver",
+    "Zara",
+    "Thomas",
 ]
 _SURNAMES = [
-    "Lopez", "Carter", "Nguyen", "Patel", "Schmidt", "Okafor", "Brennan", "Kowalski", "Haddad", "Morgan",
-    "Fischer", "Rossi", "Tanaka", "Walsh", "Bennett", "Silva", "Hughes", "Novak", "Reid", "Larsen",
+    "Lopez",
+    "Carter",
+    "Nguyen",
+    "Patel",
+    "Schmidt",
+    "Okafor",
+    "Brennan",
+    "Kowalski",
+    "Haddad",
+    "Morgan",
+    "Fischer",
+    "Rossi",
+    "Tanaka",
+    "Walsh",
+    "Bennett",
+    "Silva",
+    "Hughes",
+    "Novak",
+    "Reid",
+    "Larsen",
 ]
 _ROLES = [
-    "a local teacher", "the project manager", "a spokesperson for the council", "a volunteer",
-    "a researcher at the university", "the owner of a small bakery", "a longtime resident",
+    "a local teacher",
+    "the project manager",
+    "a spokesperson for the council",
+    "a volunteer",
+    "a researcher at the university",
+    "the owner of a small bakery",
+    "a longtime resident",
     "the head of the regional office",
 ]
 #: Non-ASCII sentences that encode in ISO-8859-1 (and so in windows-1252 and UTF-8).
@@ -703,9 +767,9 @@ def make_png(spec: PngSpec) -> bytes:
     )
 
 
-_PIXEL_DATA_URI = "data:image/png;base64," + base64.b64encode(
-    make_png(PngSpec(1, 1, ((255, 255, 255),), 1))
-).decode()
+_PIXEL_DATA_URI = (
+    "data:image/png;base64," + base64.b64encode(make_png(PngSpec(1, 1, ((255, 255, 255),), 1))).decode()
+)
 
 
 def _esc(text: str) -> str:
@@ -717,15 +781,21 @@ def _attrs(pairs: Sequence[tuple[str, str | int | None]]) -> str:
 
 
 def _img(image: PlannedImage, lazy: bool) -> str:
-    tag = "<img" + _attrs([
-        ("src", image.src),
-        ("srcset", image.srcset),
-        ("sizes", "(max-width: 720px) 100vw, 720px" if image.srcset else None),
-        ("alt", image.alt),
-        ("width", image.width),
-        ("height", image.height),
-        ("loading", "lazy" if lazy else None),
-    ]) + ">"
+    tag = (
+        "<img"
+        + _attrs(
+            [
+                ("src", image.src),
+                ("srcset", image.srcset),
+                ("sizes", "(max-width: 720px) 100vw, 720px" if image.srcset else None),
+                ("alt", image.alt),
+                ("width", image.width),
+                ("height", image.height),
+                ("loading", "lazy" if lazy else None),
+            ]
+        )
+        + ">"
+    )
     if image.caption is None:
         return f'<div class="inline-image">{tag}</div>'
     return f'<figure class="article-figure">{tag}<figcaption>{_esc(image.caption)}</figcaption></figure>'
@@ -734,7 +804,7 @@ def _img(image: PlannedImage, lazy: bool) -> str:
 def _head(title: str, site: Site, meta_charset: str | None, extra: str = "") -> str:
     charset = f'<meta charset="{meta_charset}">\n' if meta_charset else ""
     return (
-        f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n{charset}"
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n{charset}'
         f"<title>{_esc(title)} | {_esc(site.name)}</title>\n"
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         '<link rel="stylesheet" href="/static/css/main.css">\n<link rel="icon" href="/favicon.ico">\n'
@@ -746,10 +816,12 @@ def _head(title: str, site: Site, meta_charset: str | None, extra: str = "") -> 
 def _chrome_top(site: Site, rng: random.Random) -> str:
     """Cookie banner, header with logo, and the main <nav>."""
     nav = "".join(f'<li><a href="/{s}/">{s.capitalize()}</a></li>' for s in site.sections)
-    banner = rng.choice([
-        "We use cookies to improve your experience, to show you relevant ads and to measure traffic.",
-        "This site uses cookies. By continuing to browse you agree to our use of cookies.",
-    ])
+    banner = rng.choice(
+        [
+            "We use cookies to improve your experience, to show you relevant ads and to measure traffic.",
+            "This site uses cookies. By continuing to browse you agree to our use of cookies.",
+        ]
+    )
     return (
         '<body class="article-page">\n'
         f'<div id="cookie-banner" class="cookie-consent" role="dialog"><p>{banner} '
@@ -824,7 +896,7 @@ def _article_html(capture: Capture, seed: int) -> str:
     main = (
         f'<div class="layout">\n<main>\n<nav class="breadcrumbs"><a href="/">Home</a> &rsaquo; '
         f'<a href="/{article.section}/">{article.section.capitalize()}</a></nav>\n'
-        f"<article>\n<h1>{_esc(article.title)}</h1>\n{byline}\n<div class=\"share\">{share}</div>\n"
+        f'<article>\n<h1>{_esc(article.title)}</h1>\n{byline}\n<div class="share">{share}</div>\n'
         + "\n".join(body)
         + f'\n<img src="{pixel}" width="1" height="1" alt="" style="display:none">\n</article>\n'
     )
@@ -956,8 +1028,14 @@ class _RecordFactory:
         self.serial = 0
         self.warcinfo_id = ""
 
-    def record(self, record_type: WarcRecordType, date: datetime, headers: Sequence[tuple[str, str]],
-               content: bytes, target: str = "") -> WarcRecord:
+    def record(
+        self,
+        record_type: WarcRecordType,
+        date: datetime,
+        headers: Sequence[tuple[str, str]],
+        content: bytes,
+        target: str = "",
+    ) -> WarcRecord:
         self.serial += 1
         urn = uuid.uuid5(_UUID_NAMESPACE, f"{self.seed}/{self.serial}/{record_type}/{target}")
         record = WarcRecord()
@@ -1007,19 +1085,32 @@ def _capture_records(
     request = _http_request(capture.url, accept)
     common = [("WARC-Warcinfo-ID", factory.warcinfo_id), ("WARC-IP-Address", _ip_address(capture.url))]
     req = factory.record(
-        WarcRecordType.request, fetched,
-        [("Content-Type", "application/http; msgtype=request"), *common, ("WARC-Target-URI", capture.url),
-         ("WARC-Block-Digest", _sha1_b32(request))],
-        request, capture.url,
+        WarcRecordType.request,
+        fetched,
+        [
+            ("Content-Type", "application/http; msgtype=request"),
+            *common,
+            ("WARC-Target-URI", capture.url),
+            ("WARC-Block-Digest", _sha1_b32(request)),
+        ],
+        request,
+        capture.url,
     )
     response = _http_response(capture, body, fetched)
     resp = factory.record(
-        WarcRecordType.response, fetched,
-        [("Content-Type", "application/http; msgtype=response"), *common,
-         ("WARC-Concurrent-To", str(req.record_id)), ("WARC-Target-URI", capture.url),
-         ("WARC-Payload-Digest", _sha1_b32(body)), ("WARC-Block-Digest", _sha1_b32(response)),
-         ("WARC-Identified-Payload-Type", capture.content_type.split(";")[0])],
-        response, capture.url,
+        WarcRecordType.response,
+        fetched,
+        [
+            ("Content-Type", "application/http; msgtype=response"),
+            *common,
+            ("WARC-Concurrent-To", str(req.record_id)),
+            ("WARC-Target-URI", capture.url),
+            ("WARC-Payload-Digest", _sha1_b32(body)),
+            ("WARC-Block-Digest", _sha1_b32(response)),
+            ("WARC-Identified-Payload-Type", capture.content_type.split(";")[0]),
+        ],
+        response,
+        capture.url,
     )
     return [req, resp]
 
@@ -1059,7 +1150,10 @@ def build_demo_corpus(dest: Path, pages: int = 120, seed: int = 0) -> Path:
     partial.replace(path)
     logger.info(
         "demo corpus: %s (%d bytes, %d captures: %s) in %.2fs",
-        path, path.stat().st_size, len(plan.captures),
-        ", ".join(f"{k}={n}" for k, n in plan.kind_counts().items() if n), time.perf_counter() - started,
+        path,
+        path.stat().st_size,
+        len(plan.captures),
+        ", ".join(f"{k}={n}" for k, n in plan.kind_counts().items() if n),
+        time.perf_counter() - started,
     )
     return path
