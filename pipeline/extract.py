@@ -307,6 +307,38 @@ class _Doc:
         self.events = events
 
 
+# Content nested deeper than this is not entered: real pages stay far below it (Chromium's parser
+# caps the DOM at 512 levels), and selection cost grows with depth times text, so a page of 100,000
+# nested <div>s would otherwise stall a worker for hours.
+MAX_DEPTH = 512
+
+
+_TAG_RE = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)[^>]*?(/?)>")
+# Void elements never nest; elements whose end tag HTML lets pages omit are not counted either.
+_NOT_NESTING = frozenset(
+    "area base br col embed hr img input link meta param source track wbr "
+    "p li dt dd td th tr tbody thead tfoot colgroup option optgroup rb rt rp".split()
+)
+
+
+def nesting_exceeds(html: str, limit: int = 4 * MAX_DEPTH, scan_above_tags: int = 20_000) -> bool:
+    """Whether tags nest deeper than ``limit`` — checked before parsing, since parse time grows with
+    the square of the depth (100,000 nested <div>s take lexbor about 25 s). Pages with fewer tags
+    than ``scan_above_tags`` cannot nest deep enough to matter and are not scanned."""
+    if html.count("<") <= scan_above_tags:
+        return False
+    depth = 0
+    for m in _TAG_RE.finditer(html):
+        if m.group(1):
+            if m.group(2).lower() not in _NOT_NESTING:
+                depth = max(0, depth - 1)
+        elif not m.group(3) and m.group(2).lower() not in _NOT_NESTING:
+            depth += 1
+            if depth > limit:
+                return True
+    return False
+
+
 def _walk(body, collapse_bad: bool) -> _Doc:
     """Iterative walk of ``body`` recording elements and events (see the module docstring).
 
@@ -393,7 +425,7 @@ def _walk(body, collapse_bad: bool) -> _Doc:
         tag, kind = by_id.get(tid) or _tag_kind(node, tid)
         if kind == _K_TRANSPARENT:
             child = node.child
-            if child is None:
+            if child is None or len(stack) >= MAX_DEPTH:
                 node = node.next
                 continue
             if tag == "span":  # the usual wrapper of visually hidden text (e.g. MathML fallbacks)
@@ -446,7 +478,7 @@ def _walk(body, collapse_bad: bool) -> _Doc:
             node = node.next
             continue
         child = node.child
-        if child is None:
+        if child is None or len(stack) >= MAX_DEPTH:  # browsers stop nesting at 512 too
             node = node.next
             continue
         undo = _U_RECORD

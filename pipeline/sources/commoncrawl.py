@@ -30,7 +30,7 @@ from fastwarc.warc import ArchiveIterator, WarcRecordType
 from resiliparse.parse.encoding import bytes_to_str, detect_encoding, map_encoding_to_html5
 
 from pipeline.config import CommonCrawlSource, ExtractConfig, is_remote
-from pipeline.extract import ImageRef, extract_html
+from pipeline.extract import ImageRef, extract_html, nesting_exceeds
 from pipeline.schema import DOC_SCHEMA, DROP_REASON, doc_id, empty_meta
 from pipeline.stage import Resources
 
@@ -352,6 +352,9 @@ class HtmlToDocuments:
             doc[DROP_REASON], doc["_drop_detail"] = "undecodable", str(err)[:200]
             return doc
         meta["charset"] = charset
+        if nesting_exceeds(html):
+            doc[DROP_REASON] = "too_deeply_nested"
+            return doc
         extraction = extract_html(html, raw["url"], self.config)
         meta["title"] = extraction.title or None
         texts, images = nodes_to_lists(extraction.nodes)

@@ -3,11 +3,12 @@
 import gzip
 from collections import Counter
 
+import pyarrow as pa
 import pytest
 
-from pipeline.config import CommonCrawlSource
+from pipeline.config import CommonCrawlSource, ExtractConfig
 from pipeline.schema import DROP_REASON
-from pipeline.sources.commoncrawl import decode_html, list_files, read_archive
+from pipeline.sources.commoncrawl import RAW_SCHEMA, HtmlToDocuments, decode_html, list_files, read_archive
 
 
 def read(path) -> tuple[list[dict], Counter]:
@@ -96,3 +97,48 @@ def test_a_listing_with_prefix_and_limit(tmp_path):
     assert list_files(src) == ["/mnt/cc/crawl/a.warc.gz", "/mnt/cc/crawl/b.warc.gz"]
     s3 = CommonCrawlSource(listing=str(listing), prefix="s3://commoncrawl")
     assert list_files(s3)[0] == "s3://commoncrawl/crawl/a.warc.gz"
+
+
+def raw_row(url: str, html: str, charset: str | None = "utf-8") -> dict:
+    return {
+        "url": url,
+        "warc_path": "x.warc.gz",
+        "warc_offset": 7,
+        "crawl_date": "2024-05-01T00:00:00Z",
+        "payload_digest": "sha1:AAAA",
+        "http_charset": charset,
+        "body": html.encode("utf-8"),
+        DROP_REASON: None,
+        "_drop_detail": None,
+    }
+
+
+def test_the_stage_builds_text_and_interleaved_documents_and_marks_the_rest():
+    para = "<p>" + "A real paragraph of article text, long enough to count as content. " * 4 + "</p>"
+    image = '<img src="/cat.jpg" width="640" height="480" alt="A cat">'
+    rows = [
+        raw_row("https://a.example/text", f"<html><body><article>{para}{para}</article></body></html>"),
+        raw_row(
+            "https://a.example/pics", f"<html><body><article>{para}{image}{para}</article></body></html>"
+        ),
+        raw_row(
+            "https://a.example/empty",
+            "<html><body><script>var x = 1;</script><img src='/a.png'></body></html>",
+        ),
+        raw_row("https://a.example/deep", "<div>" * 30_000 + "x" + "</div>" * 30_000),
+    ]
+    out = HtmlToDocuments("cc", ExtractConfig())(pa.Table.from_pylist(rows, schema=RAW_SCHEMA))
+    docs = out.to_pylist()
+    assert [d[DROP_REASON] for d in docs] == [None, None, "empty_text", "too_deeply_nested"]
+    text, pics = docs[0], docs[1]
+    assert text["kind"] == "text" and text["images"] == [None] and "\n\n" in text["texts"][0]
+    assert pics["kind"] == "interleaved" and pics["texts"][1] is None
+    assert pics["images"][1] == {
+        "url": "https://a.example/cat.jpg",
+        "sha256": None,
+        "width": 640,
+        "height": 480,
+        "alt": "A cat",
+    }
+    assert pics["meta"]["warc_offset"] == 7 and pics["meta"]["charset"] == "utf-8"
+    assert text["id"] != pics["id"] and len(text["id"]) == 32

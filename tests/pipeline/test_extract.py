@@ -17,7 +17,7 @@ from types import ModuleType
 import pytest
 
 from pipeline.config import ExtractConfig
-from pipeline.extract import Extraction, ImageRef, extract_html
+from pipeline.extract import MAX_DEPTH, Extraction, ImageRef, extract_html, nesting_exceeds
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = "https://example.com/news/story.html"
@@ -234,15 +234,6 @@ def test_garbage_never_raises(html: str) -> None:
     assert all(isinstance(n, str | ImageRef) for n in ex.nodes)
 
 
-def test_deep_nesting_keeps_the_text() -> None:
-    # The walk is iterative: depth is no problem for it. (lexbor's own parse time grows with the
-    # square of <div> nesting depth, hence the moderate depth of the block case.)
-    ex = extract_html("<div>" * 3_000 + f"<p>{PARA}</p>" + "</div>" * 3_000, PAGE, CONFIG)
-    assert PARA in _texts(ex)
-    ex = extract_html("<p>" + "<span>" * 100_000 + PARA, PAGE, CONFIG)
-    assert _texts(ex) == [PARA]
-
-
 # --------------------------------------------------------------------------------------------------
 # Real pages: Mozilla Readability's test pages (expected.html = readability's main content)
 # --------------------------------------------------------------------------------------------------
@@ -354,3 +345,18 @@ def test_readability_pages_titles(pages_dir: Path, pages: list, extracted: list[
             hits += want in ex.title.lower()
     _report(f"titles containing readability's: {hits}/{with_title}")
     assert hits >= 0.82 * with_title
+
+
+def test_pathologically_nested_pages_are_caught_before_parsing():
+    nested = "<html><body>" + "<div>" * 50_000 + "x" + "</div>" * 50_000 + "</body></html>"
+    assert nesting_exceeds(nested)
+    sloppy = "<html><body><ul>" + "<li><p>item" * 30_000 + "</ul></body></html>"  # omitted end tags
+    assert not nesting_exceeds(sloppy)
+    assert not nesting_exceeds("<div>" * 3_000)  # few tags: never scanned, the walk caps depth
+
+
+def test_content_below_the_depth_cap_is_not_entered():
+    shallow = "<div>" * 100 + "<p>kept</p>" + "</div>" * 100
+    deep = "<div>" * (MAX_DEPTH + 50) + "<p>lost</p>" + "</div>" * (MAX_DEPTH + 50)
+    assert extract_html(shallow, "http://a.example/", ExtractConfig()).nodes == ["kept"]
+    assert extract_html(deep, "http://a.example/", ExtractConfig()).nodes == []
