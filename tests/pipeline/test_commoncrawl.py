@@ -142,3 +142,21 @@ def test_the_stage_builds_text_and_interleaved_documents_and_marks_the_rest():
     }
     assert pics["meta"]["warc_offset"] == 7 and pics["meta"]["charset"] == "utf-8"
     assert text["id"] != pics["id"] and len(text["id"]) == 32
+
+
+@pytest.mark.parametrize(
+    ("name", "pages", "kinds", "images"),
+    [
+        # 155 <img> on 16 pages; the kept ones are the main-content images of declared size ≥ 64 px
+        ("resiliparse/warcfile.warc.gz", 16, {"text": 10, "interleaved": 6}, 28),
+        ("dolma/sample-0000.warc.gz", 22, {"text": 12, "interleaved": 10}, 60),
+        ("pywb/iana.warc.gz", 16, {"text": 15, "interleaved": 1}, 1),
+    ],
+)
+def test_real_captures_give_documents_and_images(shared_data, name, pages, kinds, images):
+    rows, _ = read(shared_data / "warc" / name)
+    out = HtmlToDocuments("cc", ExtractConfig())(pa.Table.from_pylist(rows, schema=RAW_SCHEMA)).to_pylist()
+    docs = [d for d in out if d[DROP_REASON] is None]
+    assert len(docs) == pages
+    assert Counter(d["kind"] for d in docs) == kinds
+    assert sum(i is not None for d in docs for i in d["images"]) == images
