@@ -6,13 +6,15 @@ object stores publish a whole object on close. Completion markers are always wri
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
 import posixpath
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -25,7 +27,7 @@ class Storage:
 
     root: str
 
-    @property
+    @functools.cached_property
     def _fs_and_base(self) -> tuple[pafs.FileSystem, str]:
         if "://" in self.root and not self.root.startswith("file://"):
             fs, base = pafs.FileSystem.from_uri(self.root)
@@ -63,31 +65,31 @@ class Storage:
         names = [posixpath.basename(i.path) for i in infos if i.type == pafs.FileType.File]
         return sorted(n for n in names if n.endswith(suffix) and not n.startswith("."))
 
-    def write_bytes(self, rel: str, data: bytes) -> None:
+    def _publish(self, rel: str, fill: Callable[[BinaryIO], object]) -> None:
+        """Write ``rel`` with ``fill(stream)``: via a temporary name and a rename on local disk."""
         fs, _ = self._fs_and_base
         full = self._full(rel)
         fs.create_dir(posixpath.dirname(full), recursive=True)
         if self.is_local:
             tmp = posixpath.join(posixpath.dirname(full), f".{posixpath.basename(full)}.tmp")
             with open(tmp, "wb") as f:
-                f.write(data)
+                fill(f)
             os.replace(tmp, full)
         else:
             with fs.open_output_stream(full) as f:
-                f.write(data)
+                fill(f)
+
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        self._publish(rel, lambda f: f.write(data))
 
     def put_file(self, local_path: str, rel: str) -> None:
-        """Move a finished local file to ``rel`` (a rename on local disk, an upload otherwise)."""
-        fs, _ = self._fs_and_base
-        full = self._full(rel)
-        fs.create_dir(posixpath.dirname(full), recursive=True)
-        if self.is_local:
-            tmp = posixpath.join(posixpath.dirname(full), f".{posixpath.basename(full)}.tmp")
-            shutil.copyfile(local_path, tmp)
-            os.replace(tmp, full)
-        else:
-            with open(local_path, "rb") as src, fs.open_output_stream(full) as dst:
+        """Copy a finished local file to ``rel`` (atomically on local disk, an upload otherwise)."""
+
+        def copy(dst: BinaryIO) -> None:
+            with open(local_path, "rb") as src:
                 shutil.copyfileobj(src, dst, 1 << 20)
+
+        self._publish(rel, copy)
 
     def read_bytes(self, rel: str) -> bytes:
         fs, _ = self._fs_and_base
