@@ -77,15 +77,6 @@ def empty_meta() -> dict[str, Any]:
     return {field.name: None for field in META_TYPE}
 
 
-def documents_table(rows: list[dict[str, Any]]) -> pa.Table:
-    """Build a document table from row dicts (missing meta fields become null)."""
-    for row in rows:
-        meta = empty_meta()
-        meta.update(row.get("meta") or {})
-        row["meta"] = meta
-    return pa.Table.from_pylist(rows, schema=DOC_SCHEMA)
-
-
 def conform(table: pa.Table, schema: pa.Schema = DOC_SCHEMA) -> pa.Table:
     """Select and cast ``table`` to ``schema`` (extra columns are dropped, missing ones fail)."""
     return table.select(schema.names).cast(schema)

@@ -2,8 +2,12 @@
 
 A stage is any callable ``(pa.Table) -> pa.Table`` with a ``name`` and ``resources``: a class when it
 holds a model (built once per Ray actor), a function wrapped by :func:`stage` otherwise. A stage never
-deletes rows itself: it scores (adds columns) or marks rows with ``_drop_reason``; :func:`apply_stage`
-splits marked rows off into the removal ledger. Tests call stages directly, without Ray.
+deletes rows itself: it scores (adds columns) or marks rows with ``_drop_reason`` (and optionally
+``_drop_detail``); :func:`apply_stages` splits marked rows off into the removal ledger. Tests call
+stages directly, without Ray.
+
+Constructing a stage must be cheap (the driver builds stages to read their resources): a stage that
+holds a model loads it on first use, in the worker, once per actor.
 """
 
 from __future__ import annotations
