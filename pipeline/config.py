@@ -33,7 +33,9 @@ class CommonCrawlSource(_Model):
     listing: str | None = Field(
         None, description="A Common Crawl warc.paths(.gz) listing; its entries resolve against `prefix`."
     )
-    prefix: str = Field("", description="Prepended to each listing entry (a local mirror or s3:// root).")
+    prefix: str = Field(
+        "", description="Joined before each listing entry: a local mirror, https://data.commoncrawl.org/, s3://."
+    )
     limit: int | None = Field(None, ge=1, description="Read at most this many files (after globbing).")
 
 

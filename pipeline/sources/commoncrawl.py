@@ -12,6 +12,7 @@ header, then ``<meta>``, then detection), main-content extraction with images in
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import gzip
 import io
@@ -19,6 +20,9 @@ import logging
 import os
 import posixpath
 import re
+import shutil
+import tempfile
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -53,11 +57,32 @@ RAW_SCHEMA = pa.schema(
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 
+HTTP_TIMEOUT_S = 60
+
+
 def _open(path: str) -> Any:
+    """A binary stream: local files, ``http(s)://`` (Common Crawl's public endpoint) and ``s3://``."""
+    if path.startswith(("http://", "https://")):
+        return urllib.request.urlopen(path, timeout=HTTP_TIMEOUT_S)
     if is_remote(path):
         fs, p = pafs.FileSystem.from_uri(path)
         return fs.open_input_stream(p)
     return open(path, "rb")
+
+
+@contextlib.contextmanager
+def local_copy(path: str) -> Iterator[str]:
+    """A local, seekable file for ``path`` (the WARC parser needs one): remote inputs are downloaded
+    to a temporary file first. A download that fails raises, so the part fails and a rerun retries it;
+    only what is wrong inside the file counts as ``corrupt_archive``."""
+    if not is_remote(path):
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="loom-input-") as tmp:
+        local = os.path.join(tmp, os.path.basename(path.rstrip("/")) or "input")
+        with _open(path) as src, open(local, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        yield local
 
 
 def list_files(src: CommonCrawlSource) -> list[str]:
@@ -177,11 +202,14 @@ def read_archive(path: str, max_page_bytes: int, counts: Counter) -> Iterator[di
     rows = _RawRows(path, max_page_bytes, counts)
     base = path.lower().removesuffix(".gz")
     reader = _read_arc if base.endswith(".arc") else _read_warc
-    try:
-        yield from reader(path, rows)
-    except Exception as err:  # noqa: BLE001 - any failure of the file is counted, not raised
-        counts["corrupt_archive"] += 1
-        log.warning("%s: stopped reading: %s", path, err)
+    with local_copy(path) as local:
+        try:
+            yield from reader(local, rows)
+        except (GeneratorExit, KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as err:  # noqa: BLE001 - fastwarc panics are BaseExceptions
+            counts["corrupt_archive"] += 1
+            log.warning("%s: stopped reading: %s", path, err)
 
 
 def _read_warc(path: str, rows: _RawRows) -> Iterator[dict[str, Any]]:

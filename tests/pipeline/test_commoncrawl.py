@@ -1,7 +1,11 @@
 """The Common Crawl source: WARC/ARC records in, raw HTML rows (or counted reasons) out."""
 
+import functools
 import gzip
+import threading
+import urllib.error
 from collections import Counter
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pyarrow as pa
 import pytest
@@ -160,3 +164,30 @@ def test_real_captures_give_documents_and_images(shared_data, name, pages, kinds
     assert len(docs) == pages
     assert Counter(d["kind"] for d in docs) == kinds
     assert sum(i is not None for d in docs for i in d["images"]) == images
+
+
+@pytest.fixture
+def warc_server(shared_data):
+    """``../shared/data/warc`` served over HTTP on 127.0.0.1, as Common Crawl serves its files."""
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(shared_data / "warc"))
+    handler.log_message = lambda *args: None
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    thread.join()
+
+
+def test_inputs_over_http_read_like_local_files(shared_data, warc_server, tmp_path):
+    listing = tmp_path / "warc.paths"
+    listing.write_text("resiliparse/warcfile.warc.gz\nwarcio/example.arc.gz\n")
+    files = list_files(CommonCrawlSource(listing=str(listing), prefix=warc_server))
+    assert files == [f"{warc_server}/resiliparse/warcfile.warc.gz", f"{warc_server}/warcio/example.arc.gz"]
+    for url, local in zip(files, ["resiliparse/warcfile.warc.gz", "warcio/example.arc.gz"], strict=True):
+        assert read(url)[0] == read(shared_data / "warc" / local)[0]
+
+
+def test_a_missing_remote_file_fails_the_part_instead_of_counting_it(warc_server):
+    with pytest.raises(urllib.error.HTTPError):
+        read(f"{warc_server}/nope.warc.gz")
