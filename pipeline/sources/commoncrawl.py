@@ -76,6 +76,8 @@ def local_copy(path: str) -> Iterator[str]:
     to a temporary file first. A download that fails raises, so the part fails and a rerun retries it;
     only what is wrong inside the file counts as ``corrupt_archive``."""
     if not is_remote(path):
+        if not os.path.isfile(path):  # a missing mount is an error to fix, not a bad record
+            raise FileNotFoundError(f"input not found: {path}")
         yield path
         return
     with tempfile.TemporaryDirectory(prefix="loom-input-") as tmp:
@@ -86,10 +88,11 @@ def local_copy(path: str) -> Iterator[str]:
 
 
 def list_files(src: CommonCrawlSource) -> list[str]:
-    """Every input file of a source, in a stable order: globs sorted, listing order kept."""
+    """Every input file of a source, once, in a stable order: globs sorted (``**`` recursive), then
+    the listing in its own order; ``limit`` applies last."""
     files: list[str] = []
     for pattern in src.paths:
-        files.extend(sorted(glob.glob(pattern)) if not is_remote(pattern) else [pattern])
+        files.extend(sorted(glob.glob(pattern, recursive=True)) if not is_remote(pattern) else [pattern])
     if src.listing:
         with _open(src.listing) as f:
             data = f.read()
@@ -99,6 +102,7 @@ def list_files(src: CommonCrawlSource) -> list[str]:
             line = line.strip()
             if line:
                 files.append(_join(src.prefix, line) if src.prefix else line)
+    files = list(dict.fromkeys(files))
     if src.limit is not None:
         files = files[: src.limit]
     return files
@@ -117,24 +121,25 @@ def _content_type(value: str | None) -> tuple[str, str | None]:
     return mime.strip().lower(), (m.group(1).lower() if m else None)
 
 
-def _decode_transfer(body: bytes, transfer: str | None, encoding: str | None) -> bytes:
-    """Undo chunked transfer coding and gzip/deflate/br content coding.
+def _decode_transfer(body: bytes, transfer: str | None, encoding: str | None, limit: int) -> bytes:
+    """Undo chunked transfer coding and gzip/deflate/br content coding, reading at most ``limit``
+    bytes of output (so a compression bomb costs ``limit`` bytes, not gigabytes).
 
     Crawlers often store the body already decoded but keep the original headers (pywb's and
     warcio's captures do), so a body that is not chunked or not gzip is taken as it is.
     """
     if transfer and "chunked" in transfer.lower():
         try:
-            body = ChunkedReader(io.BytesIO(body)).read()
+            body = ChunkedReader(io.BytesIO(body)).read(limit)
         except OSError:
             pass  # stored de-chunked
     enc = (encoding or "").strip().lower()
     if enc in ("gzip", "x-gzip") and body.startswith(b"\x1f\x8b"):
-        body = GzipReader(io.BytesIO(body)).read()
+        body = GzipReader(io.BytesIO(body)).read(limit)
     elif enc == "deflate":
-        body = GzipReader(io.BytesIO(body), zlib=True).read()
+        body = GzipReader(io.BytesIO(body), zlib=True).read(limit)
     elif enc == "br":
-        body = BrotliReader(io.BytesIO(body)).read()
+        body = BrotliReader(io.BytesIO(body)).read(limit)
     return body
 
 
@@ -184,7 +189,7 @@ class _RawRows:
             reason, detail = "page_too_large", str(len(raw))
         else:
             try:
-                body = _decode_transfer(raw, transfer, encoding)
+                body = _decode_transfer(raw, transfer, encoding, self.max_page_bytes + 1)
             except Exception as err:  # a broken chunked/gzip body is a status, not a crash
                 body, reason, detail = b"", "bad_content_encoding", str(err)[:200]
             if not reason and not body.strip():
@@ -225,7 +230,9 @@ def _read_warc(path: str, rows: _RawRows) -> Iterator[dict[str, Any]]:
                 continue
             h = rec.headers
             http = rec.http_headers
-            raw = rec.reader.read()
+            wanted = http.status_code == 200 and _content_type(http.get("Content-Type"))[0] in HTML_TYPES
+            # Only the bodies of HTML pages are read, at most one byte past the cap.
+            raw = rec.reader.read(rows.max_page_bytes + 1) if wanted else b""
             date = h.get("WARC-Date")
             yield rows.make(
                 url=(h.get("WARC-Target-URI") or "").strip().strip("<>"),
@@ -237,7 +244,9 @@ def _read_warc(path: str, rows: _RawRows) -> Iterator[dict[str, Any]]:
                 raw=raw,
                 # The file ended inside the record. (Common Crawl's own cut at 1 MiB, marked by
                 # WARC-Truncated, leaves a usable page and is kept.)
-                truncated=len(raw) < rec.content_length and not h.get("WARC-Truncated"),
+                truncated=wanted
+                and len(raw) < min(rec.content_length, rows.max_page_bytes + 1)
+                and not h.get("WARC-Truncated"),
                 transfer=http.get("Transfer-Encoding"),
                 encoding=http.get("Content-Encoding"),
             )
@@ -335,6 +344,11 @@ def nodes_to_lists(nodes: list[str | ImageRef]) -> tuple[list[str | None], list[
     return texts, images
 
 
+_MARKED_SCHEMA = DOC_SCHEMA.append(pa.field(DROP_REASON, pa.string())).append(
+    pa.field("_drop_detail", pa.string())
+)
+
+
 class HtmlToDocuments:
     """Stage: raw HTML response rows → ``text`` / ``interleaved`` documents."""
 
@@ -346,11 +360,40 @@ class HtmlToDocuments:
         self.config = config
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        rows = [self._document(r) for r in batch.to_pylist()]
-        schema = DOC_SCHEMA.append(pa.field(DROP_REASON, pa.string())).append(
-            pa.field("_drop_detail", pa.string())
-        )
-        return pa.Table.from_pylist(rows, schema=schema)
+        docs = [self._safe_document(r) for r in batch.to_pylist()]
+        try:
+            return pa.Table.from_pylist(docs, schema=_MARKED_SCHEMA)
+        except (pa.ArrowException, OverflowError, TypeError, ValueError):  # a row does not fit the record
+            return pa.Table.from_pylist([self._fitting(d) for d in docs], schema=_MARKED_SCHEMA)
+
+    def _safe_document(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """One page; an unexpected failure on it is a counted ``extract_error``, not a failed part."""
+        try:
+            return self._document(raw)
+        except Exception as err:  # noqa: BLE001
+            doc_key = doc_id(self.source, raw["url"], f"{raw['warc_path']}:{raw['warc_offset']}")
+            return self._failed(doc_key, raw["url"], err)
+
+    def _fitting(self, doc: dict[str, Any]) -> dict[str, Any]:
+        try:
+            pa.Table.from_pylist([doc], schema=_MARKED_SCHEMA)
+            return doc
+        except (pa.ArrowException, OverflowError, TypeError, ValueError) as err:
+            return self._failed(doc["id"], doc["url"], err)
+
+    def _failed(self, key: str, url: str, err: Exception) -> dict[str, Any]:
+        log.warning("%s: extraction failed: %s: %s", url, type(err).__name__, err)
+        return {
+            "id": key,
+            "source": self.source,
+            "kind": "text",
+            "url": url,
+            "texts": [],
+            "images": [],
+            "meta": empty_meta(),
+            DROP_REASON: "extract_error",
+            "_drop_detail": f"{type(err).__name__}: {err}"[:300],
+        }
 
     def _document(self, raw: dict[str, Any]) -> dict[str, Any]:
         meta = empty_meta()

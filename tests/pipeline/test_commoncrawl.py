@@ -9,9 +9,13 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pyarrow as pa
 import pytest
+from fastwarc.stream_io import GzipWriter
+from fastwarc.warc import WarcRecord, WarcRecordType
 
 from pipeline.config import CommonCrawlSource, ExtractConfig
+from pipeline.extract import Extraction, ImageRef
 from pipeline.schema import DROP_REASON
+from pipeline.sources import commoncrawl
 from pipeline.sources.commoncrawl import RAW_SCHEMA, HtmlToDocuments, decode_html, list_files, read_archive
 
 
@@ -65,18 +69,22 @@ def test_chunked_bodies_are_decoded_and_stored_dechunked_ones_kept(shared_data):
 
 
 @pytest.mark.parametrize(
-    "name",
+    ("name", "reasons", "corrupt"),
     [
-        "warcio/example-trunc.warc",
-        "pywb/example-bad.warc.gz.bad",
-        "warcio/example-wrong-chunks.warc.gz",
-        "pywb/missing-status-text.warc",
-        "warcio/example-bad-non-chunked.warc.gz",
+        ("warcio/example-trunc.warc", {None: 1}, 1),  # one good page, then a cut-off record
+        ("pywb/example-bad.warc.gz.bad", {None: 1, "http_status": 1}, 0),
+        ("warcio/example-wrong-chunks.warc.gz", {None: 1}, 0),  # says chunked, is not
+        ("pywb/missing-status-text.warc", {"http_status": 1}, 0),  # a 302 with no reason phrase
+        ("warcio/example-bad-non-chunked.warc.gz", {None: 1}, 0),
+        ("warcio/example-wget-bad-target-uri.warc.gz", {None: 1}, 0),
+        ("warcio/post-test.warc.gz", {"not_html": 3}, 0),
+        ("warcio/example-digest.warc", {}, 0),  # requests only
     ],
 )
-def test_edge_cases_never_raise(shared_data, name):
+def test_edge_cases_give_their_reasons(shared_data, name, reasons, corrupt):
     rows, counts = read(shared_data / "warc" / name)
-    assert counts["records"] >= 1 or counts["corrupt_archive"] == 1
+    assert dict(Counter(r[DROP_REASON] for r in rows)) == reasons
+    assert counts["corrupt_archive"] == corrupt
 
 
 def test_garbage_is_a_corrupt_archive_not_a_crash(tmp_path):
@@ -191,3 +199,60 @@ def test_inputs_over_http_read_like_local_files(shared_data, warc_server, tmp_pa
 def test_a_missing_remote_file_fails_the_part_instead_of_counting_it(warc_server):
     with pytest.raises(urllib.error.HTTPError):
         read(f"{warc_server}/nope.warc.gz")
+
+
+def test_a_page_that_breaks_extraction_is_a_counted_drop(monkeypatch):
+    ok = raw_row(
+        "https://a.example/ok",
+        "<html><body><article><p>" + "Fine text. " * 20 + "</p></article></body></html>",
+    )
+    bad = raw_row("https://a.example/bad", "<html><body><p>boom</p></body></html>")
+    wide = raw_row(
+        "https://a.example/wide", '<article><p>Some text.</p><img src="/a.jpg" width="300"></article>'
+    )
+    real = commoncrawl.extract_html
+
+    def flaky(html, url, config):
+        if url.endswith("/bad"):
+            raise RuntimeError("extractor bug")
+        ex = real(html, url, config)
+        if url.endswith("/wide"):  # a value that cannot be stored in the record
+            ex = Extraction(
+                ex.title, [n if isinstance(n, str) else ImageRef(n.url, n.alt, 2**40, 1) for n in ex.nodes]
+            )
+        return ex
+
+    monkeypatch.setattr(commoncrawl, "extract_html", flaky)
+    out = HtmlToDocuments("cc", ExtractConfig())(pa.Table.from_pylist([ok, bad, wide], schema=RAW_SCHEMA))
+    reasons = out[DROP_REASON].to_pylist()
+    assert reasons == [None, "extract_error", "extract_error"]
+    assert out["_drop_detail"].to_pylist()[1] == "RuntimeError: extractor bug"
+
+
+def write_warc(path, *responses: tuple[str, bytes]) -> None:
+    """A gzipped WARC with these (url, raw HTTP response) records."""
+    with open(path, "wb") as fh:
+        writer = GzipWriter(fh)
+        for i, (url, http) in enumerate(responses):
+            rec = WarcRecord()
+            rec.init_headers(WarcRecordType.response, f"urn:uuid:00000000-0000-0000-0000-{i:012d}".encode())
+            rec.headers["WARC-Target-URI"] = url
+            rec.headers["Content-Type"] = "application/http; msgtype=response"
+            rec.set_bytes_content(http)
+            rec.write(writer)
+            writer.finish()
+        writer.close()
+
+
+def test_a_compression_bomb_is_dropped_after_reading_only_the_cap(tmp_path):
+    bomb = gzip.compress(b"<html>" + b" " * 50_000_000)  # 50 MB of HTML in ~50 KB
+    http = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: gzip\r\n\r\n" + bomb
+    write_warc(tmp_path / "bomb.warc.gz", ("https://a.example/bomb", http))
+    counts: Counter = Counter()
+    (row,) = read_archive(str(tmp_path / "bomb.warc.gz"), 1_000_000, counts)
+    assert row[DROP_REASON] == "page_too_large" and row["_drop_detail"] == "1000001"
+
+
+def test_a_missing_local_input_fails_the_part():
+    with pytest.raises(FileNotFoundError, match="input not found"):
+        read("/nowhere/at/all.warc.gz")
