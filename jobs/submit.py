@@ -22,7 +22,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -380,8 +380,11 @@ def submit(
     wait: bool = True,
     log: logging.Logger = _log,
     timeout: float | None = None,
+    announce: Callable[[str], object] | None = None,
 ) -> int:
     """Run ``job_path`` as a Ray job on the cluster whose dashboard is ``address``.
+
+    ``announce(submission_id)`` is called once the cluster has accepted the job (the CLI prints it).
 
     With ``wait`` the job's logs are streamed (as ``log`` records) until it ends, and the exit code
     is 0 when the job SUCCEEDED, 1 when it FAILED or was STOPPED; without, it returns 0 once the
@@ -389,6 +392,8 @@ def submit(
     cluster cannot be reached or refuses the request, or when ``timeout`` seconds pass first.
     """
     client, submission_id = start_job(job_path, address, output=output, log=log)
+    if announce is not None:
+        announce(submission_id)
     if not wait:
         log.info(
             "not waiting; follow it with: %s", _ray_cli_hint("logs", submission_id, client.get_address())

@@ -6,9 +6,10 @@ import argparse
 import json
 import logging
 import sys
+import tarfile
 from pathlib import Path
 
-from pipeline.config import JobSpecError, load_job
+from pipeline.config import JobSpecError, is_remote, load_job
 
 log = logging.getLogger("loom")
 
@@ -26,10 +27,15 @@ def _setup_logging(verbose: bool) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.job import run_job
 
-    spec = load_job(args.job, output=args.out)
+    spec = load_job(args.job, output=_out(args.out))
     outcome = run_job(spec, address=args.address)
     _say_outcome(outcome)
     return 0
+
+
+def _out(out: str | None) -> str | None:
+    """``--out`` is relative to the current folder (the spec's own ``output``, to the spec's)."""
+    return out if out is None or is_remote(out) else str(Path(out).resolve())
 
 
 def _say_outcome(outcome) -> None:
@@ -100,13 +106,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from jobs.submit import start_job, wait_job
+    from jobs.submit import submit
 
-    client, submission_id = start_job(Path(args.job), args.address, output=args.out)
-    sys.stdout.write(f"submitted: {submission_id}\n")
-    if args.no_wait:
-        return 0
-    return wait_job(client, submission_id)
+    def announce(submission_id: str) -> None:
+        sys.stdout.write(f"submitted: {submission_id}\n")
+        sys.stdout.flush()
+
+    return submit(Path(args.job), args.address, output=args.out, wait=not args.no_wait, announce=announce)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -156,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.fn(args)
     except (JobSpecError, FileNotFoundError) as err:
         sys.stderr.write(f"loom: error: {err}\n")
+        return 2
+    except tarfile.TarError as err:
+        sys.stderr.write(f"loom: error: not a readable shard: {err}\n")
         return 2
     except Exception as err:  # failures that are the user's to fix are one line, not a traceback
         from jobs.submit import SubmitError

@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
 class JobSpecError(ValueError):
@@ -34,7 +34,8 @@ class CommonCrawlSource(_Model):
         None, description="A Common Crawl warc.paths(.gz) listing; its entries resolve against `prefix`."
     )
     prefix: str = Field(
-        "", description="Joined before each listing entry: a local mirror, https://data.commoncrawl.org/, s3://."
+        "",
+        description="Joined before each listing entry: a local mirror, https://data.commoncrawl.org/, s3://.",
     )
     limit: int | None = Field(None, ge=1, description="Read at most this many files (after globbing).")
 
@@ -81,6 +82,15 @@ class JobSpec(_Model):
     ray: RayConfig = RayConfig()
     run: RunConfig = RunConfig()
 
+    @field_validator("sources")
+    @classmethod
+    def _distinct_names(cls, sources: list[Source]) -> list[Source]:
+        names = [s.name for s in sources]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"two sources are named {name!r}; give each its own `name`")
+        return sources
+
     def fingerprint(self) -> str:
         """What makes two runs the same job: everything but where and how it runs."""
         data = self.model_dump(mode="json", exclude={"ray", "output"})
@@ -90,7 +100,7 @@ class JobSpec(_Model):
 def _format_error(err: ValidationError, origin: str) -> str:
     first = err.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-    msg = first["msg"]
+    msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
     more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
@@ -128,7 +138,10 @@ def is_remote(uri: str) -> bool:
 
 
 def _resolve(p: str, base_dir: Path) -> str:
-    if is_remote(p) or Path(p).is_absolute():
+    if is_remote(p):
+        return p
+    p = p.removeprefix("file://")
+    if Path(p).is_absolute():
         return p
     return str((base_dir / p).resolve())
 

@@ -1,21 +1,20 @@
-"""A whole job: guard the output, start or join Ray, run the steps, write manifest and stats."""
+"""A whole job: plan the parts, guard the output, run the steps (on Ray), write manifest and stats."""
 
 from __future__ import annotations
 
-import contextlib
+import hashlib
 import logging
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 
 from pipeline import __version__
-from pipeline.config import JobSpec, JobSpecError, check_inputs
-from pipeline.runner import PartStats, StepResult, marker_path, run_step
-from pipeline.steps import DocumentsStep
+from pipeline.config import JobSpec, JobSpecError, check_inputs, is_remote
+from pipeline.runner import Part, StepResult, run_step
+from pipeline.steps import DocumentsStep, plan_parts
 from pipeline.storage import Storage
 from shards.writer import FORMAT_VERSION, MANIFEST_SCHEMA, ShardsStep
 
@@ -33,67 +32,104 @@ class JobOutcome:
     samples: int
 
 
-def guard_output(spec: JobSpec, storage: Storage) -> None:
-    """Refuse an output root that holds another job's results; record this job's fingerprint."""
+def job_record(spec: JobSpec, parts: list[Part]) -> dict[str, Any]:
+    """What makes an output root this job's: the spec's fingerprint, the exact inputs, the versions."""
+    listing = "\n".join(f"{p.args['path']}\t{_size(p.args['path'])}" for p in parts).encode()
+    return {
+        "name": spec.name,
+        "fingerprint": spec.fingerprint(),
+        "inputs": {"files": len(parts), "sha256": hashlib.sha256(listing).hexdigest()},
+        "loom_version": __version__,
+        "format_version": FORMAT_VERSION,
+    }
+
+
+def _size(path: str) -> int | None:
+    """Local inputs count with their size, so a rebuilt file of other content is a changed input."""
+    return None if is_remote(path) else os.path.getsize(path)
+
+
+def guard_output(spec: JobSpec, storage: Storage, parts: list[Part]) -> None:
+    """Refuse an output root that holds another job's results (or the same job on other inputs or
+    another Loom version: resuming would mix them); record this job on first use."""
+    mine = job_record(spec, parts)
     if storage.exists(JOB_FILE):
-        other = storage.read_json(JOB_FILE)
-        if other.get("fingerprint") != spec.fingerprint():
+        theirs = storage.read_json(JOB_FILE)
+        where = storage.uri()
+        if theirs.get("fingerprint") != mine["fingerprint"]:
             raise JobSpecError(
-                f"{storage.uri()}: holds the results of another job ({other.get('name')!r}, "
-                f"fingerprint {other.get('fingerprint')}); choose a new output (--out)"
+                f"{where}: holds the results of another job ({theirs.get('name')!r}, "
+                f"fingerprint {theirs.get('fingerprint')}); choose a new output (--out)"
             )
+        if theirs.get("inputs") != mine["inputs"]:
+            raise JobSpecError(
+                f"{where}: the inputs changed since this output was started ({theirs['inputs']['files']} "
+                f"files then, {len(parts)} now); choose a new output (--out)"
+            )
+        for key in ("loom_version", "format_version"):
+            if theirs.get(key) != mine[key]:
+                raise JobSpecError(
+                    f"{where}: started by {key.replace('_', ' ')} {theirs.get(key)}, this is {mine[key]}; "
+                    "choose a new output (--out)"
+                )
         return
     if not storage.is_empty():
         raise JobSpecError(f"{storage.uri()}: not empty and not a Loom output; choose a new output (--out)")
-    storage.write_json(
-        JOB_FILE, {"name": spec.name, "fingerprint": spec.fingerprint(), "spec": spec.model_dump(mode="json")}
-    )
+    storage.write_json(JOB_FILE, {**mine, "spec": spec.model_dump(mode="json")})
 
 
-@contextlib.contextmanager
-def ray_session(spec: JobSpec, address: str | None) -> Iterator[None]:
-    """Join the cluster at ``address`` (flag, RAY_ADDRESS, job spec) or start local Ray on demand."""
-    import ray
+class RaySession:
+    """Ray, joined or started on first use (a run with nothing left to do never starts it).
 
-    if ray.is_initialized():
-        yield
-        return
-    address = address or os.environ.get("RAY_ADDRESS") or spec.ray.address
-    if address:
-        log.info("joining Ray cluster at %s", address)
-        ray.init(address=address, logging_level=logging.WARNING)
-    else:
-        log.info("starting local Ray")
-        ray.init(num_cpus=spec.ray.num_cpus, include_dashboard=False, logging_level=logging.WARNING)
-    try:
-        yield
-    finally:
-        ray.shutdown()
+    The address comes from ``--address``, then ``RAY_ADDRESS``, then the job spec; none starts local
+    Ray. A Ray already initialised in this process (tests, notebooks) is used as it is.
+    """
 
+    def __init__(self, spec: JobSpec, address: str | None):
+        self.spec = spec
+        self.address = address or os.environ.get("RAY_ADDRESS") or spec.ray.address
+        self._owned = False
 
-def _parallelism(spec: JobSpec) -> int:
-    if spec.ray.parallelism:
-        return spec.ray.parallelism
-    try:
+    def ensure(self) -> None:
         import ray
 
-        return max(1, int(ray.cluster_resources().get("CPU", 1)))
-    except Exception:  # noqa: BLE001 - not on Ray
-        return os.cpu_count() or 1
+        if ray.is_initialized():
+            return
+        if self.address:
+            log.info("joining Ray cluster at %s", self.address)
+            ray.init(address=self.address, logging_level=logging.WARNING)
+        else:
+            log.info("starting local Ray")
+            ray.init(num_cpus=self.spec.ray.num_cpus, include_dashboard=False, logging_level=logging.WARNING)
+        self._owned = True
+
+    def parallelism(self) -> int:
+        import ray
+
+        self.ensure()
+        return self.spec.ray.parallelism or max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+    def close(self) -> None:
+        if self._owned:
+            import ray
+
+            ray.shutdown()
+            self._owned = False
 
 
 def run_job(spec: JobSpec, *, address: str | None = None, use_ray: bool = True) -> JobOutcome:
+    """Run the job: ``use_ray=False`` runs every part in this process (tests, debugging)."""
     check_inputs(spec)
+    parts = plan_parts(spec)
     storage = Storage(spec.output)
-    guard_output(spec, storage)
+    guard_output(spec, storage, parts)
     start = time.perf_counter()
-    steps = [DocumentsStep(spec, storage), ShardsStep(spec, storage)]
+    steps = [DocumentsStep(spec, storage, parts), ShardsStep(spec, storage, parts)]
+    session = RaySession(spec, address) if use_ray else None
     results: list[StepResult] = []
-    session = ray_session(spec, address) if use_ray else contextlib.nullcontext()
-    with session:
-        parallelism = _parallelism(spec)
+    try:
         for step in steps:
-            res = run_step(step, storage, parallelism=parallelism, use_ray=use_ray)
+            res = run_step(step, storage, ray=session)
             log.info(
                 "step %s: %d rows in, %d out, %d parts (%d run now), %.1fs",
                 res.name,
@@ -104,7 +140,10 @@ def run_job(spec: JobSpec, *, address: str | None = None, use_ray: bool = True) 
                 res.wall_seconds,
             )
             results.append(res)
-    rows = shard_rows(storage, steps[-1])
+    finally:
+        if session:
+            session.close()
+    rows = results[-1].stats.extra.pop("shards", [])
     storage.write_parquet("manifest.parquet", pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA))
     storage.write_json("stats.json", build_stats(spec, results, rows, time.perf_counter() - start))
     return JobOutcome(
@@ -116,14 +155,6 @@ def run_job(spec: JobSpec, *, address: str | None = None, use_ray: bool = True) 
     )
 
 
-def shard_rows(storage: Storage, step: ShardsStep) -> list[dict[str, Any]]:
-    rows = []
-    for part in step.parts():
-        marker = PartStats.from_json(storage.read_json(marker_path(step.name, part.name)))
-        rows.extend(marker.extra["shards"])
-    return rows
-
-
 def build_stats(
     spec: JobSpec, results: list[StepResult], rows: list[dict[str, Any]], seconds: float
 ) -> dict[str, Any]:
@@ -131,7 +162,6 @@ def build_stats(
     steps = {}
     for res in results:
         s = res.stats.to_json()
-        s.get("extra", {}).pop("shards", None)  # listed in the manifest instead
         s["parts"] = res.parts
         s["wall_seconds"] = round(res.wall_seconds, 3)
         steps[res.name] = s

@@ -155,14 +155,20 @@ class StepResult:
     wall_seconds: float
 
 
-def run_step(step: Step, storage: Storage, *, parallelism: int, use_ray: bool = True) -> StepResult:
-    """Run the pending parts of ``step`` and merge the stats of all its parts."""
+class RayContext(Protocol):
+    """Ray, started on first use (``pipeline.job.RaySession``)."""
+
+    def parallelism(self) -> int: ...
+
+
+def run_step(step: Step, storage: Storage, *, ray: RayContext | None) -> StepResult:
+    """Run the pending parts of ``step`` (on Ray, or here when ``ray`` is None); merge all parts' stats."""
     start = time.perf_counter()
     parts = step.parts()
     pending = [p for p in parts if not storage.exists(marker_path(step.name, p.name))]
     log.info("step %s: %d parts, %d to run", step.name, len(parts), len(pending))
-    if pending and use_ray:
-        outcomes = _run_on_ray(step, storage, pending, parallelism)
+    if pending and ray is not None:
+        outcomes = _run_on_ray(step, storage, pending, ray.parallelism())
     else:
         outcomes = (run_one(step, storage, p) for p in pending)
     errors: dict[str, str] = {}
@@ -211,5 +217,11 @@ def _run_on_ray(
         compute=ray.data.ActorPoolStrategy(size=workers),
         **step.resources.ray_options(),
     )
-    for row in ds.iter_rows():
-        yield PartOutcome(**row)
+    try:
+        for row in ds.iter_rows():
+            yield PartOutcome(**row)
+    except Exception as err:  # a worker or node lost: finished parts keep their markers
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise StepFailed(
+            f"step {step.name}: Ray failed ({first}); rerun the job to retry the parts left"
+        ) from err

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import os
 from collections import Counter
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.config import JobSpec
+from pipeline.config import JobSpec, JobSpecError, is_remote
 from pipeline.runner import Part, PartStats
 from pipeline.schema import DOC_SCHEMA, LEDGER_SCHEMA, conform
 from pipeline.sources.commoncrawl import RAW_SCHEMA, HtmlToDocuments, list_files, read_archive
@@ -39,25 +40,40 @@ def table_counts(docs: pa.Table) -> dict:
     return {"kinds": dict(sorted(kinds.items())), "images": n_images}
 
 
+def plan_parts(spec: JobSpec) -> list[Part]:
+    """The input files of every source, one part each, named ``<source>-<index>``.
+
+    Listed once per run; ``job.json`` records a hash of the list so that a rerun whose inputs
+    changed (a new file in a glob, a longer listing) is refused instead of mixing two inputs.
+    """
+    parts = []
+    for i, src in enumerate(spec.sources):
+        files = list_files(src)
+        missing = [f for f in files if not is_remote(f) and not os.path.isfile(f)]
+        if missing:
+            raise JobSpecError(
+                f"sources.{i}: {len(missing)} of {len(files)} input files not found (first: {missing[0]})"
+            )
+        if not files:
+            raise JobSpecError(f"sources.{i}: no input files")
+        parts.extend(Part(f"{src.name}-{j:05d}", {"source": i, "path": path}) for j, path in enumerate(files))
+    return parts
+
+
 class DocumentsStep:
     """Sources → documents: read each input file, build documents, run the document stages."""
 
     name = DOCUMENTS
 
-    def __init__(self, spec: JobSpec, storage: Storage):
+    def __init__(self, spec: JobSpec, storage: Storage, parts: list[Part]):
         self.spec = spec
         self.storage = storage
+        self._parts = parts
         self._stages: dict[int, list[Stage]] = {}
-        self.resources: Resources = (
-            merged_resources(document_stages(spec, 0)) if spec.sources else Resources()
-        )
+        self.resources: Resources = merged_resources(document_stages(spec, 0))
 
     def parts(self) -> list[Part]:
-        parts = []
-        for i, src in enumerate(self.spec.sources):
-            for j, path in enumerate(list_files(src)):
-                parts.append(Part(f"{src.name}-{j:05d}", {"source": i, "path": path}))
-        return parts
+        return self._parts
 
     def stages(self, source_index: int) -> list[Stage]:
         if source_index not in self._stages:  # built once per worker, on first use

@@ -20,6 +20,8 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from pipeline.config import is_remote
+
 
 @dataclass(frozen=True)
 class Storage:
@@ -29,7 +31,7 @@ class Storage:
 
     @functools.cached_property
     def _fs_and_base(self) -> tuple[pafs.FileSystem, str]:
-        if "://" in self.root and not self.root.startswith("file://"):
+        if is_remote(self.root):
             fs, base = pafs.FileSystem.from_uri(self.root)
             return fs, base
         return pafs.LocalFileSystem(), os.path.abspath(self.root.removeprefix("file://"))
@@ -42,7 +44,9 @@ class Storage:
         """A user-facing location for ``rel`` (a local path or a URI)."""
         if self.is_local:
             return os.path.join(self._fs_and_base[1], rel) if rel else self._fs_and_base[1]
-        return posixpath.join(self.root.rstrip("/"), rel) if rel else self.root
+        root, query = self.root.partition("?")[::2]  # s3://b/p?endpoint_override=… keeps its query last
+        full = posixpath.join(root.rstrip("/"), rel) if rel else root
+        return f"{full}?{query}" if query else full
 
     def _full(self, rel: str) -> str:
         return posixpath.join(self._fs_and_base[1], rel) if rel else self._fs_and_base[1]

@@ -30,7 +30,7 @@ def render_stats(stats: dict[str, Any], console: Console) -> None:
         f"loom {stats['loom_version']}  format v{stats['format_version']}  {stats['seconds']:.1f}s"
     )
     steps = Table(title="Steps", title_justify="left")
-    for col in ("step", "parts", "rows in", "rows out", "kept %", "dropped", "cpu s", "wall s"):
+    for col in ("step", "parts", "rows in", "rows out", "kept %", "dropped", "part s", "wall s"):
         steps.add_column(col, justify="left" if col == "step" else "right")
     for name, s in stats["steps"].items():
         kept = 100.0 * s["rows_out"] / s["rows_in"] if s["rows_in"] else 100.0

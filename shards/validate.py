@@ -19,6 +19,7 @@ class Report:
     shards: int = 0
     samples: int = 0
     problems: list[str] = field(default_factory=list)
+    keys: dict[str, str] = field(default_factory=dict, repr=False)  # sample key → shard
 
     @property
     def ok(self) -> bool:
@@ -32,6 +33,9 @@ def validate_output(storage: Storage) -> Report:
         return report
     listed = set()
     for row in storage.read_parquet("manifest.parquet").to_pylist():
+        if row["shard"] in listed:
+            report.problems.append(f"{row['shard']}: listed twice in the manifest")
+            continue
         listed.add(row["shard"])
         report.shards += 1
         report.problems.extend(_check_shard(storage, row, report))
@@ -60,6 +64,9 @@ def _check_shard(storage: Storage, row: dict, report: Report) -> list[str]:
                 if ext != "json":
                     continue
                 samples += 1
+                if key in report.keys:
+                    problems.append(f"{name}:{key}: the same key is in {report.keys[key]}")
+                report.keys[key] = name
                 doc = json.loads(tar.extractfile(member).read())
                 problems.extend(_check_sample(name, key, doc))
                 kinds[doc.get("kind")] += 1

@@ -22,7 +22,7 @@ import webdataset as wds
 from pipeline.config import JobSpec
 from pipeline.runner import Part, PartStats
 from pipeline.stage import Resources
-from pipeline.steps import DocumentsStep, documents_path
+from pipeline.steps import documents_path
 from pipeline.storage import Storage
 
 FORMAT_VERSION = 1
@@ -115,12 +115,13 @@ class ShardsStep:
     name = SHARDS
     resources = Resources(cpus=1)
 
-    def __init__(self, spec: JobSpec, storage: Storage):
+    def __init__(self, spec: JobSpec, storage: Storage, parts: list[Part]):
         self.spec = spec
         self.storage = storage
+        self._parts = [Part(p.name) for p in parts]  # one run of shards per documents part
 
     def parts(self) -> list[Part]:
-        return [Part(p.name) for p in DocumentsStep(self.spec, self.storage).parts()]
+        return self._parts
 
     def run_part(self, part: Part) -> PartStats:
         docs = self.storage.read_parquet(documents_path(part.name)).to_pylist()

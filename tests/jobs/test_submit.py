@@ -320,7 +320,7 @@ def test_the_shipped_spec_round_trips(tmp_path: Path) -> None:
             "output": "s3://bucket/out",
             "sources": [
                 {"paths": ["/data/a.warc.gz", "s3://b/c.warc"], "limit": 3},
-                {"listing": "/x/warc.paths"},
+                {"listing": "/x/warc.paths", "name": "cc-listing"},
             ],
             "ray": {"parallelism": 4},
         }

@@ -61,3 +61,10 @@ def test_the_fingerprint_ignores_where_and_how_a_job_runs():
     one = parse_job(base)
     assert one.fingerprint() == parse_job({**base, "output": "b", "ray": {"num_cpus": 2}}).fingerprint()
     assert one.fingerprint() != parse_job({**base, "shards": {"max_samples": 5}}).fingerprint()
+
+
+def test_two_sources_need_two_names():
+    with pytest.raises(JobSpecError, match=r"sources: two sources are named 'cc'; give each its own `name`"):
+        parse_job({"output": "o", "sources": [{"paths": ["a"]}, {"paths": ["b"]}]})
+    spec = parse_job({"output": "o", "sources": [{"paths": ["a"]}, {"paths": ["b"], "name": "cc2"}]})
+    assert [s.name for s in spec.sources] == ["cc", "cc2"]

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 import webdataset as wds
 
+from pipeline.cli import main
 from pipeline.config import JobSpecError, parse_job
 from pipeline.job import run_job
 from pipeline.storage import Storage
@@ -105,22 +106,36 @@ def test_an_output_with_another_jobs_results_is_refused(cc_job):
         run_job(other, use_ray=False)
 
 
-def test_every_warc_edge_case_runs_through_with_reasons(shared_data, tmp_path):
+def test_every_warc_edge_case_runs_through_loom_run_with_reasons(shared_data, tmp_path, local_ray, capsys):
     warc = shared_data / "warc"
-    files = [
-        p
-        for d in ("warcio", "pywb", "resiliparse")
-        for p in sorted((warc / d).iterdir())
-        if p.name != "LICENSE" and not p.name.endswith(".cdxj")
-    ]
-    run_job(spec_for(tmp_path / "out", *files), use_ray=False)
+    dirs = ("warcio", "pywb", "resiliparse")
+    files = [p for d in dirs for p in sorted((warc / d).iterdir()) if p.name not in ("LICENSE", "iana.cdxj")]
+    job = tmp_path / "edge.toml"
+    job.write_text(
+        f'name = "edge"\noutput = "out"\n[[sources]]\npaths = {json.dumps([str(p) for p in files])}\n'
+    )
+    assert main(["run", str(job)]) == 0
+    assert "done: " in capsys.readouterr().out
     stats = json.loads((tmp_path / "out/stats.json").read_text())["steps"]["documents"]
-    assert stats["parts"] == len(files)
-    for reason in ("not_html", "http_status", "truncated_record"):
-        assert stats["drops"][reason] >= 1, reason
-    assert stats["skipped"]["corrupt_archive"] >= 1
-    assert stats["skipped"]["record_revisit"] >= 123
-    assert validate_output(Storage(str(tmp_path / "out"))).ok
+    assert stats["parts"] == len(files) == 20
+    assert stats["drops"] == {"http_status": 9, "not_html": 32, "truncated_record": 1}
+    assert stats["skipped"]["corrupt_archive"] == 1  # example-trunc.warc: the cut-off record
+    assert stats["skipped"]["record_revisit"] == 138
+    assert stats["rows_out"] == 45
+    assert main(["validate", str(tmp_path / "out")]) == 0
+
+
+def test_a_rerun_on_changed_inputs_is_refused(shared_data, tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(shared_data / "warc/warcio/example.warc.gz", inputs)
+    spec = spec_for(tmp_path / "out", inputs / "*.warc.gz")
+    run_job(spec, use_ray=False)
+    shutil.copy(shared_data / "warc/warcio/example.arc.gz", inputs / "more.warc.gz")
+    with pytest.raises(
+        JobSpecError, match=r"the inputs changed since this output was started \(1 files then, 2 now\)"
+    ):
+        run_job(spec, use_ray=False)
 
 
 def test_loom_run_reports_a_bad_spec_in_one_line(tmp_path):

@@ -29,11 +29,11 @@ def test_a_failed_part_stops_the_step_and_is_retried_alone(tmp_path):
     storage = Storage(str(tmp_path))
     step = CountingStep(fail={"p2"})
     with pytest.raises(StepFailed, match=r"1 of 4 parts failed \(first: p2: OSError: disk on fire\)"):
-        run_step(step, storage, parallelism=1, use_ray=False)
+        run_step(step, storage, ray=None)
     assert not storage.exists(marker_path("count", "p2")) and storage.exists(marker_path("count", "p3"))
 
     step = CountingStep(fail=set())
-    result = run_step(step, storage, parallelism=1, use_ray=False)
+    result = run_step(step, storage, ray=None)
     assert step.ran == ["p2"]
     assert (result.parts, result.ran, result.stats.rows_in, result.stats.rows_out) == (4, 1, 40, 6)
     assert result.stats.extra == {"kinds": {"text": 6}}
