@@ -62,9 +62,11 @@ def guard_output(spec: JobSpec, storage: Storage, parts: list[Part]) -> None:
                 f"fingerprint {theirs.get('fingerprint')}); choose a new output (--out)"
             )
         if theirs.get("inputs") != mine["inputs"]:
+            then = theirs["inputs"]["files"]
+            how = f"{then} files then, {len(parts)} now" if then != len(parts) else "files of other sizes"
             raise JobSpecError(
-                f"{where}: the inputs changed since this output was started ({theirs['inputs']['files']} "
-                f"files then, {len(parts)} now); choose a new output (--out)"
+                f"{where}: the inputs changed since this output was started ({how}); "
+                "choose a new output (--out)"
             )
         for key in ("loom_version", "format_version"):
             if theirs.get(key) != mine[key]:
