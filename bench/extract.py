@@ -46,7 +46,7 @@ from urllib.parse import urljoin
 from selectolax.lexbor import LexborHTMLParser
 
 from pipeline.config import ExtractConfig
-from pipeline.extract import Extraction, ImageRef, _best_from_srcset, _parse_dim, extract_html
+from pipeline.extract import Extraction, ImageRef, _best_from_srcset, _declared_too_small, extract_html
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES_DIR = ROOT / ".." / "shared" / "data" / "html" / "readability" / "test-pages"
@@ -159,8 +159,7 @@ def expected_images(expected_html: str, config: ExtractConfig, base: str = BASE_
     seen: set[str] = set()
     for img in LexborHTMLParser(expected_html).css("img"):
         attrs = img.attributes
-        w, h = _parse_dim(attrs.get("width")), _parse_dim(attrs.get("height"))
-        if (w is not None and w < config.min_image_side) or (h is not None and h < config.min_image_side):
+        if _declared_too_small(attrs, config.min_image_side):
             continue
         urls = _url_set(attrs, base)
         if urls and not urls & seen:

@@ -41,7 +41,6 @@ skipped, repeats are dropped, and a ``<noscript>`` fallback replaces the placeho
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -53,14 +52,12 @@ from selectolax.lexbor import LexborHTMLParser
 
 from pipeline.config import ExtractConfig
 
-log = logging.getLogger(__name__)
-
 
 @dataclass(frozen=True)
 class ImageRef:
     url: str  # absolute, after <base href> and srcset resolution
     alt: str
-    width: int | None  # declared in the HTML, None when absent or unparsable
+    width: int | None  # declared in the HTML; None when absent, unparsable or implausible (0, > 65535)
     height: int | None
 
 
@@ -883,12 +880,33 @@ _IMAGE_EXT = re.compile(r"\.(?:jpe?g|png|gif|webp|avif)", re.IGNORECASE)
 _IMAGE_URL = re.compile(r"^\S+\.(?:jpe?g|png|gif|webp|avif|bmp)(?:[?#]\S*)?$", re.IGNORECASE)
 
 
-def _parse_dim(value: str | None) -> int | None:
-    """A declared width/height as int ("300", "300px", "300.0"); None for "auto", "50%", junk."""
+#: The largest plausible declared width/height, in pixels (larger is junk; the record stores int32).
+MAX_IMAGE_SIDE = 65_535
+
+
+def _declared_dim(value: str | None) -> int | None:
+    """A declared width/height as written ("300", "300px", "300.0"), any size; None for "auto",
+    "50%", junk."""
     if not value:
         return None
     m = _DIM.match(value)
     return int(m.group(1)) if m else None
+
+
+def _parse_dim(value: str | None) -> int | None:
+    """A plausible declared width/height (1 to ``MAX_IMAGE_SIDE``), else None: "0" or
+    "99999999999" say nothing about the image (and the latter would not fit the record)."""
+    n = _declared_dim(value)
+    return n if n is not None and 0 < n <= MAX_IMAGE_SIDE else None
+
+
+def _declared_too_small(attrs: dict, min_side: int) -> bool:
+    """A pixel, icon or rule: a declared side below ``min_side`` (``width="0"`` included)."""
+    for key in ("width", "height"):
+        n = _declared_dim(attrs.get(key))
+        if n is not None and n < min_side:
+            return True
+    return False
 
 
 def _best_from_srcset(srcset: str) -> str | None:
@@ -982,9 +1000,7 @@ def _has_source(attrs: dict) -> bool:
 
 def _image(attrs: dict, base: str, min_side: int) -> ImageRef | None:
     """An ImageRef for one <img>'s attributes, or None when it is unusable or a pixel/icon."""
-    width = _parse_dim(attrs.get("width"))
-    height = _parse_dim(attrs.get("height"))
-    if (width is not None and width < min_side) or (height is not None and height < min_side):
+    if _declared_too_small(attrs, min_side):
         return None
     src = _image_source(attrs)
     if src is None:
@@ -996,6 +1012,7 @@ def _image(attrs: dict, base: str, min_side: int) -> ImageRef | None:
     if not url.startswith(("http://", "https://")):
         return None
     alt = attrs.get("alt") or ""
+    width, height = _parse_dim(attrs.get("width")), _parse_dim(attrs.get("height"))
     return ImageRef(url=url, alt=" ".join(alt.split()), width=width, height=height)
 
 
@@ -1163,26 +1180,24 @@ def _base(tree: LexborHTMLParser, base_url: str) -> str:
 def extract_html(html: str, base_url: str, config: ExtractConfig) -> Extraction:
     """Main-content text blocks and images, in reading order, from one HTML page.
 
-    Never raises: unparsable or empty input gives an Extraction with no nodes.
+    Any string is valid input: the HTML parser accepts everything (binary junk, lone surrogates,
+    unclosed tags), and an empty or frameset page gives an Extraction with no nodes. Nothing here
+    catches errors: an exception is a bug, and the caller (``HtmlToDocuments``) records it per page
+    as an ``extract_error`` drop.
     """
-    title = ""
-    try:
-        tree = LexborHTMLParser(html)
-        title = _title(tree)
-        body = tree.body
-        if body is None:
-            return Extraction(title, [])
-        doc = _walk(body, collapse_bad=True)
-        length, roots, keep = _select(doc, _ATTEMPTS[:1])
-        if length < _MIN_ARTICLE_CHARS:
-            # Too little outside the boilerplate-flagged parts: look inside them too (relaxed).
-            full = _walk(body, collapse_bad=False)
-            relaxed = _select(full, _ATTEMPTS[1:])
-            if relaxed[0] > length:
-                doc, (length, roots, keep) = full, relaxed
-        _drop_title_heading(doc, roots, keep, title)
-        nodes = _assemble(doc, roots, keep, _base(tree, base_url), config)
-        return Extraction(title, nodes)
-    except Exception:  # garbage in, empty out: one bad page must not stop a shard
-        log.debug("extract_html failed for %s", base_url, exc_info=True)
+    tree = LexborHTMLParser(html)
+    title = _title(tree)
+    body = tree.body
+    if body is None:
         return Extraction(title, [])
+    doc = _walk(body, collapse_bad=True)
+    length, roots, keep = _select(doc, _ATTEMPTS[:1])
+    if length < _MIN_ARTICLE_CHARS:
+        # Too little outside the boilerplate-flagged parts: look inside them too (relaxed).
+        full = _walk(body, collapse_bad=False)
+        relaxed = _select(full, _ATTEMPTS[1:])
+        if relaxed[0] > length:
+            doc, (length, roots, keep) = full, relaxed
+    _drop_title_heading(doc, roots, keep, title)
+    nodes = _assemble(doc, roots, keep, _base(tree, base_url), config)
+    return Extraction(title, nodes)

@@ -300,7 +300,8 @@ def test_a_small_corpus_keeps_every_kind(tmp_path):
 
 
 def test_the_demo_job_spec_is_valid():
+    """``loom run jobs/demo.toml`` re-runs what ``loom demo`` ran (its default ``--out out/demo``)."""
     spec = load_job(REPO / "jobs" / "demo.toml")
-    assert spec.sources[0].paths == [str((REPO / "jobs" / "input" / DEMO_WARC_NAME).resolve())]
-    assert spec.output == str((REPO / "jobs" / "out" / "demo").resolve())
+    assert spec.sources[0].paths == [str((REPO / "out" / "demo" / "input" / DEMO_WARC_NAME).resolve())]
+    assert spec.output == str((REPO / "out" / "demo" / "result").resolve())
     assert spec.shards.max_samples == 50

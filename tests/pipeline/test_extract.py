@@ -3,21 +3,27 @@
 The real-page tests read ``html/readability/test-pages`` from ``../shared/data`` (the
 ``shared_data`` fixture of tests/conftest.py) and skip when it is absent. Their measures
 (token P/R/F1, images in order) come from ``bench/extract.py`` so that the test and the
-benchmark score the same way.
+benchmark score the same way. The same pages also go through the whole WARC path (a WARC file,
+``read_archive``, the ``HtmlToDocuments`` stage) against the same floors.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 from types import ModuleType
 
+import pyarrow as pa
 import pytest
 
 from pipeline.config import ExtractConfig
 from pipeline.extract import MAX_DEPTH, Extraction, ImageRef, extract_html, nesting_exceeds
+from pipeline.schema import DROP_REASON, IMAGE_TYPE
+from pipeline.sources.commoncrawl import RAW_SCHEMA, HtmlToDocuments, read_archive
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = "https://example.com/news/story.html"
@@ -140,6 +146,28 @@ def test_data_uri_pixels_and_icons_are_skipped() -> None:
     assert (img.width, img.height) == (300, None)
 
 
+def test_implausible_declared_sizes_become_none() -> None:
+    """A side of 0 or above 65535 says nothing about the image: the image stays, its size is None
+    (so the record's int32 columns always take it); a declared 0 still marks a hidden pixel."""
+    img = _one_image('<img src="/huge.jpg" width="99999999999" height="400">')
+    assert (img.width, img.height) == (None, 400)
+    img = _one_image('<img src="/wide.jpg" width="65535" height="65536.0px">')
+    assert (img.width, img.height) == (65535, None)
+    assert _one_image('<img src="/zero.gif" width="0" height="0">') is None
+    assert _one_image('<img src="/zero.gif" width="0">') is None
+    assert _one_image('<img src="/neg.jpg" width="-5" height="300">').width is None  # unparsable
+    ex = extract_html(
+        _page(f'<article><p>{PARA}</p><img src="/a.jpg" width="99999999999" height="1e12"></article>'),
+        PAGE,
+        CONFIG,
+    )
+    images = [
+        {"url": i.url, "sha256": None, "width": i.width, "height": i.height, "alt": i.alt}
+        for i in _images(ex)
+    ]
+    assert pa.array([images], pa.list_(IMAGE_TYPE)).to_pylist() == [images]  # the record's image type
+
+
 def test_boilerplate_images_dropped_content_images_kept_in_order() -> None:
     ex = extract_html(
         _article(
@@ -211,6 +239,10 @@ def test_max_text_chars_cap() -> None:
         '<img srcset=", , ,x 1.5q, 9999999999999999999999999999w">' * 3,
         "<html><frameset><frame src=a></frameset></html>",
         "<svg><text>not content</text></svg><math><mi>x</mi></math>",
+        "\ud800 lone \udfff surrogates <p>\udc80</p>",
+        f'<head><base href="http://[::1"></head><article><p>{PARA}</p><img src="x.jpg"></article>',
+        f'<p>{PARA}</p><img src="http://a:99999/x.jpg" width="1e99" height="99999999999999999999">',
+        f'<p class="\x00" id="{"-" * 500}" role="" style="">{PARA}</p><img src alt width height>',
     ],
     ids=[
         "empty",
@@ -225,9 +257,15 @@ def test_max_text_chars_cap() -> None:
         "bad-srcset",
         "frameset",
         "svg-math",
+        "surrogates",
+        "bad-base",
+        "bad-image",
+        "odd-attrs",
     ],
 )
 def test_garbage_never_raises(html: str) -> None:
+    """extract_html catches nothing (an exception is a bug the caller records), so these pass only
+    if every step copes with the input by construction."""
     ex = extract_html(html, PAGE, CONFIG)
     assert isinstance(ex, Extraction)
     assert all(n for n in ex.nodes)  # no empty blocks
@@ -326,6 +364,70 @@ def test_readability_pages_images_in_reading_order(
             found, total = found + m, total + len(want)
             _report(f"{page.name:<36} expected {len(want):3d}  in order {m:3d}  extracted {len(got):3d}")
     _report(f"in order: {found}/{total}; extracted that are expected: {correct}/{extracted_n}")
+    assert total >= 300
+    assert found / total >= 0.87
+    assert correct / extracted_n >= 0.92
+
+
+@pytest.fixture(scope="module")
+def warc_documents(bench: ModuleType, pages: list, tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
+    """The pages through the whole WARC path: each ``source.html`` as the HTTP 200 response of a
+    gzipped WARC record (target URI ``bench.BASE_URL``, ``Content-Type: text/html`` with no charset),
+    read by ``read_archive`` and turned into documents by the ``HtmlToDocuments`` stage in batches,
+    the way the documents step does it (bench/extract.py ``warc_pass`` times the same path)."""
+    warc = tmp_path_factory.mktemp("readability") / "pages.warc.gz"
+    bench.write_warc(pages, warc)
+    stage = HtmlToDocuments("cc", ExtractConfig())
+    counts: Counter = Counter()
+    rows = read_archive(str(warc), ExtractConfig().max_page_bytes, counts)
+    out: list[dict] = []
+    while batch := list(itertools.islice(rows, 32)):
+        out += stage(pa.Table.from_pylist(batch, schema=RAW_SCHEMA)).to_pylist()
+    assert counts["records"] == len(pages)
+    return out
+
+
+def test_readability_pages_through_the_warc_path(
+    bench: ModuleType, pages: list, extracted: list[Extraction], warc_documents: list[dict]
+) -> None:
+    """WARC record → HTTP parsing → charset decoding (no charset in the header: <meta>, then
+    detection) → extraction → the record's ``texts``/``images`` lists keep the quality of calling
+    ``extract_html`` directly: the same floors for text, images in reading order and precision.
+
+    Measured (130 pages): P 0.992, R 0.970, F1 0.978 and images 406/451 in order, 406/429
+    expected — the same figures as the direct call (every page decodes to the same text: 122 as
+    utf-8 by <meta> or detection, 7 cp1252, 1 cp1250).
+    """
+    assert len(warc_documents) == len(pages)
+    assert [d[DROP_REASON] for d in warc_documents] == [None] * len(pages)  # every page a document
+    scores, direct = [], []
+    found = total = extracted_n = correct = 0
+    for page, doc, ex in zip(pages, warc_documents, extracted, strict=True):
+        assert doc["url"] == bench.BASE_URL and doc["meta"]["charset"]
+        assert len(doc["texts"]) == len(doc["images"])
+        assert all((t is None) != (i is None) for t, i in zip(doc["texts"], doc["images"], strict=True))
+        got = [im["url"] for im in doc["images"] if im is not None]
+        assert doc["kind"] == ("interleaved" if got else "text")
+        gold = bench.gold_text(page.expected)
+        scores.append(bench.token_prf("\n\n".join(t for t in doc["texts"] if t is not None), gold))
+        direct.append(bench.token_prf(bench.loom_text(ex), gold)[2])
+        want = bench.expected_images(page.expected, CONFIG)
+        everything = set().union(*want) if want else set()
+        extracted_n += len(got)
+        correct += sum(1 for u in got if u in everything)
+        if want:
+            found, total = found + bench.ordered_matches(got, want), total + len(want)
+    p, r, f = (sum(s[k] for s in scores) / len(scores) for k in range(3))
+    f_direct = sum(direct) / len(direct)
+    _report(
+        f"WARC path: P={p:.3f} R={r:.3f} F1={f:.3f} (direct F1={f_direct:.3f}); "
+        f"images in order {found}/{total}, expected {correct}/{extracted_n}"
+    )
+    assert p >= 0.98
+    assert r >= 0.955
+    assert f >= 0.965
+    assert f >= f_direct - 0.005  # the WARC path loses nothing worth mentioning on the way
+    assert sum(1 for s in scores if s[1] < 0.3) <= 2
     assert total >= 300
     assert found / total >= 0.87
     assert correct / extracted_n >= 0.92
