@@ -36,6 +36,7 @@ import json
 import re
 import statistics
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -269,6 +270,13 @@ def main(argv: list[str] | None = None) -> int:
     extractors = _extractors(config)
     times: dict[str, list[float]] = {name: [] for name in extractors}
     texts: dict[str, list[str]] = {}
+    tmp = tempfile.TemporaryDirectory()
+    warc = Path(tmp.name) / "pages.warc.gz"
+    write_warc(pages, warc)
+    warc_times: list[float] = []
+    for fn in extractors.values():  # one untimed pass each: imports, caches, page cache
+        _timed_pass(fn, pages[:20])
+    warc_pass(warc, config)
     for rep in range(reps):
         for name, fn in extractors.items():
             if name == "trafilatura" and rep >= slow_reps:
@@ -276,6 +284,12 @@ def main(argv: list[str] | None = None) -> int:
             dt, out = _timed_pass(fn, pages)
             times[name].append(dt)
             texts.setdefault(name, out)
+        # The whole WARC → document path (WARC parsing, HTTP decoding, charset, extraction, records),
+        # timed in the same rounds so background load hits it like the others.
+        dt, docs = warc_pass(warc, config)
+        assert docs == len(pages), f"{docs} documents from {len(pages)} pages"
+        warc_times.append(dt)
+    tmp.cleanup()
 
     golds = [gold_text(p.expected) for p in pages]
     result: dict[str, object] = {"bench": "extract", "pages": len(pages), "reps": reps}
@@ -299,15 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     result["ratio_vs_trafilatura"] = round(result["loom_docs_s"] / result["trafilatura_docs_s"], 2)
     result["ratio_vs_resiliparse"] = round(result["loom_docs_s"] / result["resiliparse_docs_s"], 2)
 
-    # The whole WARC → document path (WARC parsing, HTTP decoding, charset, extraction, records).
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        warc = Path(tmp) / "pages.warc.gz"
-        write_warc(pages, warc)
-        best, docs = min(warc_pass(warc, config) for _ in range(reps))
-    assert docs == len(pages), f"{docs} documents from {len(pages)} pages"
-    result["loom_warc_docs_s"] = round(len(pages) / best, 1)
+    result["loom_warc_docs_s"] = round(len(pages) / min(warc_times), 1)
     result["warc_ratio_vs_trafilatura"] = round(result["loom_warc_docs_s"] / result["trafilatura_docs_s"], 2)
     result["warc_ratio_vs_resiliparse"] = round(result["loom_warc_docs_s"] / result["resiliparse_docs_s"], 2)
     print(f"{'loom (WARC)':<12} {result['loom_warc_docs_s']:8.1f}   (read_archive + HtmlToDocuments stage)")
