@@ -1,0 +1,1 @@
+"""Quality and safety filters: scorers that add columns, thresholds that decide (coming with their issue)."""

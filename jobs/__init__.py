@@ -1,0 +1,1 @@
+"""Job specs, examples and cluster submission (`loom submit`)."""

@@ -1,0 +1,1 @@
+"""Webdataset shards: writer, manifest, validation, stats and inspection."""

@@ -1,0 +1,1 @@
+"""BPE tokenizer training and tokenization (coming with their issue)."""
