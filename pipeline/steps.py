@@ -34,7 +34,7 @@ def document_stages(spec: JobSpec, source_index: int) -> list[Stage]:
 
 
 def table_counts(docs: pa.Table) -> dict:
-    """Documents by kind and image count of a document table (for stats and the manifest)."""
+    """Documents by kind and image count of a document table (for the step stats)."""
     kinds = Counter(docs["kind"].to_pylist())
     n_images = int(pc.sum(pc.is_valid(pc.list_flatten(docs["images"]))).as_py() or 0) if docs.num_rows else 0
     return {"kinds": dict(sorted(kinds.items())), "images": n_images}
