@@ -29,6 +29,7 @@ import requests
 
 from jobs import submit as sub
 from jobs.submit import SubmitError, find_token, spec_json, stage_working_dir, submit, wait_job
+from pipeline.cli import main
 from pipeline.config import load_job, parse_job
 
 SAMPLE_WARC = Path("warc") / "resiliparse" / "warcfile.warc.gz"  # under the shared data folder
@@ -363,6 +364,14 @@ def test_unreachable_address_is_one_line_error(tmp_path: Path) -> None:
         submit(spec_path, f"http://127.0.0.1:{port}")
     msg = str(err.value)
     assert "cannot reach the Ray dashboard" in msg and f"127.0.0.1:{port}" in msg and "\n" not in msg
+
+
+def test_loom_submit_prints_the_error_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (port,) = free_ports(1)
+    spec_path = write_spec(tmp_path / "job.toml", "t", ["/in/a.warc"], "out")
+    assert main(["submit", str(spec_path), "--address", f"http://127.0.0.1:{port}"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("loom: error: cannot reach the Ray dashboard")
 
 
 # --- against the head ----------------------------------------------------------------------------
