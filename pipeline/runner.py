@@ -165,7 +165,8 @@ def run_step(step: Step, storage: Storage, *, ray: RayContext | None) -> StepRes
     """Run the pending parts of ``step`` (on Ray, or here when ``ray`` is None); merge all parts' stats."""
     start = time.perf_counter()
     parts = step.parts()
-    pending = [p for p in parts if not storage.exists(marker_path(step.name, p.name))]
+    done = set(storage.list(f"work/{step.name}", ".done"))  # one listing, not a look-up per part
+    pending = [p for p in parts if f"{p.name}.done" not in done]
     log.info("step %s: %d parts, %d to run", step.name, len(parts), len(pending))
     if pending and ray is not None:
         outcomes = _run_on_ray(step, storage, pending, ray.parallelism())

@@ -114,8 +114,3 @@ class Storage:
     def read_parquet(self, rel: str) -> pa.Table:
         fs, _ = self._fs_and_base
         return pq.read_table(self._full(rel), filesystem=fs)
-
-    def delete(self, rel: str) -> None:
-        fs, _ = self._fs_and_base
-        if self.exists(rel):
-            fs.delete_file(self._full(rel))

@@ -147,7 +147,6 @@ class _RawRows:
     """Builds raw rows and counts what is skipped."""
 
     def __init__(self, path: str, max_page_bytes: int, counts: Counter):
-        self.path = path
         self.name = os.path.basename(path)
         self.max_page_bytes = max_page_bytes
         self.counts = counts
