@@ -13,8 +13,6 @@ from pipeline.config import JobSpecError, is_remote, load_job
 
 log = logging.getLogger("loom")
 
-DEMO_SPEC = Path(__file__).resolve().parents[1] / "jobs" / "demo.toml"
-
 
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(
@@ -28,7 +26,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.job import run_job
 
     spec = load_job(args.job, output=_out(args.out))
-    outcome = run_job(spec, address=args.address)
+    outcome = run_job(spec, address=args.address, retry_images=args.retry_images)
     _say_outcome(outcome)
     return 0
 
@@ -48,17 +46,11 @@ def _say_outcome(outcome) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from pipeline.demo import build_demo_corpus
+    from pipeline.demo_pairs import demo_job
     from pipeline.job import run_job
 
-    out = Path(args.out).resolve()
-    warc = build_demo_corpus(out / "input", pages=args.pages)
-    spec = load_job(DEMO_SPEC, output=str(out / "result"))
-    spec = spec.model_copy(
-        update={"sources": [spec.sources[0].model_copy(update={"paths": [str(warc)], "listing": None})]}
-    )
-    log.info("demo corpus: %s", warc)
-    outcome = run_job(spec, address=args.address)
+    with demo_job(Path(args.out), pages=args.pages) as spec:
+        outcome = run_job(spec, address=args.address)
     _say_outcome(outcome)
     return 0
 
@@ -124,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("job", help="the job spec (TOML)")
     run.add_argument("--out", help="output root, overrides the spec's `output`")
     run.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else local Ray)")
+    run.add_argument(
+        "--retry-images",
+        action="store_true",
+        help="fetch again the image URLs that failed with a retryable status (timeouts, 5xx, 429)",
+    )
     run.set_defaults(fn=cmd_run)
 
     demo = sub.add_parser("demo", help="build a small corpus and run the default job on it")

@@ -8,12 +8,22 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import ipaddress
 import json
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 
 class JobSpecError(ValueError):
@@ -38,10 +48,74 @@ class CommonCrawlSource(_Model):
         description="Joined before each listing entry: a local mirror, https://data.commoncrawl.org/, s3://.",
     )
     limit: int | None = Field(None, ge=1, description="Read at most this many files (after globbing).")
+    fetch_images: bool = Field(True, description="Download the images of its documents (see [images]).")
 
 
-# More source types (pair tables) join this union; `type` tells them apart.
-Source = CommonCrawlSource
+PairFormat = Literal["auto", "parquet", "csv", "tsv", "jsonl"]
+
+#: Column names (and header) of the common image–text datasets.
+PAIR_PRESETS: dict[str, dict] = {
+    "laion": {"url_column": "URL", "caption_column": "TEXT", "id_column": None, "header": True},
+    "coyo": {"url_column": "url", "caption_column": "text", "id_column": "id", "header": True},
+    "datacomp": {"url_column": "url", "caption_column": "text", "id_column": "uid", "header": True},
+    # Conceptual Captions' Train_GCC-training.tsv: caption<TAB>url, no header
+    "cc3m": {
+        "url_column": "url",
+        "caption_column": "caption",
+        "id_column": None,
+        "header": False,
+        "columns": ["caption", "url"],
+        "format": "tsv",
+    },
+}
+
+
+class PairsSource(_Model):
+    """Tables of image URLs with captions (LAION, COYO, DataComp, CC3M): each row becomes a `pair`."""
+
+    type: Literal["pairs"]
+    name: str = Field("pairs", description="The `source` value of the documents it yields.")
+    paths: list[str] = Field(min_length=1, description="Files or globs: local paths or s3:// URIs.")
+    format: PairFormat = Field("auto", description="auto: from the file extension.")
+    preset: Literal["laion", "coyo", "datacomp", "cc3m"] | None = Field(
+        None, description="Column names of a known dataset; the *_column keys override it."
+    )
+    url_column: str | None = Field(None, description="Default: the preset's, else `url`.")
+    caption_column: str | None = Field(None, description="Default: the preset's, else `caption`.")
+    id_column: str | None = Field(None, description="A stable row id (DataComp `uid`), if the table has one.")
+    header: bool | None = Field(None, description="CSV/TSV: first line names the columns (default true).")
+    columns: list[str] | None = Field(None, description="CSV/TSV without a header: the column names.")
+    limit: int | None = Field(None, ge=1, description="Read at most this many files (after globbing).")
+    fetch_images: bool = Field(True, description="Download the images (see [images]).")
+
+    def setting(self, key: str):
+        """A column setting: this source's own value, else its preset's, else the default."""
+        own = getattr(self, key)
+        if own is not None:
+            return own
+        preset = PAIR_PRESETS.get(self.preset or "", {})
+        defaults = {
+            "url_column": "url",
+            "caption_column": "caption",
+            "id_column": None,
+            "header": True,
+            "columns": None,
+            "format": "auto",
+        }
+        return preset.get(key, defaults[key])
+
+
+def _source_type(data: Any) -> str:
+    """The source's `type`: commoncrawl unless it says otherwise."""
+    if isinstance(data, dict):
+        return data.get("type", "commoncrawl")
+    return getattr(data, "type", "commoncrawl")
+
+
+Source = Annotated[
+    Annotated[CommonCrawlSource, Tag("commoncrawl")] | Annotated[PairsSource, Tag("pairs")],
+    Discriminator(_source_type),
+]
 
 
 class ExtractConfig(_Model):
@@ -61,6 +135,59 @@ class ShardsConfig(_Model):
     max_bytes: int = Field(512 * 1024 * 1024, ge=1024, description="Shard size at most (approximate).")
 
 
+class ImagesConfig(_Model):
+    """Image acquisition: img2dataset downloads and resizes; Loom guards the requests."""
+
+    fetch: bool = Field(True, description="Download images at all (false: keep URLs, as format v1).")
+    allow_networks: list[str] = Field(
+        default_factory=list,
+        description="Addresses/networks (CIDR) exempt from the refusal of private, loopback, link-local, "
+        'multicast and reserved targets, e.g. ["127.0.0.1/32"] for a local mirror.',
+    )
+    timeout: float = Field(10.0, gt=0, description="Seconds per request (connect, each read, whole body).")
+    retries: int = Field(0, ge=0, description="img2dataset's in-run retries of a failed download.")
+    max_bytes: int = Field(20_000_000, ge=1, description="A larger response is refused (too_large).")
+    max_pixels: int = Field(
+        89_478_485, ge=1, description="More pixels are refused before decoding (too_many_pixels)."
+    )
+    min_side: int = Field(0, ge=0, description="A smaller original image is refused (too_small).")
+    max_aspect_ratio: float = Field(float("inf"), gt=0, description="A more elongated image is refused.")
+    format: Literal["jpg", "png", "webp"] = Field("jpg", description="Encoding of the stored images.")
+    quality: int = Field(95, ge=0, le=100, description="jpg/webp quality (png: compression level 0-9).")
+    max_size: int = Field(1024, ge=1, description="Side length for resize_mode (img2dataset's image_size).")
+    resize_mode: Literal["keep_ratio_largest", "keep_ratio", "center_crop", "border", "no"] = Field(
+        "keep_ratio_largest", description="img2dataset's resize modes; `no` keeps the original pixels."
+    )
+    resize_only_if_bigger: bool = Field(True, description="Never upscale.")
+    user_agent_token: str = Field(
+        "img2dataset", description="Sent in the User-Agent; `X-Robots-Tag: <token>: noai` applies to it."
+    )
+    disallowed_header_directives: list[str] = Field(
+        default_factory=lambda: ["noai", "noimageai", "noindex", "noimageindex"],
+        description="X-Robots-Tag directives that refuse an image (img2dataset's defaults).",
+    )
+    threads: int = Field(32, ge=1, description="Concurrent downloads per worker.")
+    urls_per_part: int = Field(
+        5_000, ge=1, description="Image references per fetch part (about); a part holds its images in memory."
+    )
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _networks(cls, nets: list[str]) -> list[str]:
+        for net in nets:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ValueError(f"{net!r} is not an IP address or network") from None
+        return nets
+
+    @model_validator(mode="after")
+    def _png_quality(self) -> ImagesConfig:
+        if self.format == "png" and self.quality > 9:
+            raise ValueError("for png, `quality` is the compression level, 0-9")
+        return self
+
+
 class RayConfig(_Model):
     address: str | None = Field(
         None, description="Ray cluster address; None starts local Ray (RAY_ADDRESS and --address win)."
@@ -78,6 +205,7 @@ class JobSpec(_Model):
     output: str = Field(description="Output root: a local path or s3://bucket/prefix.")
     sources: list[Source] = Field(min_length=1)
     extract: ExtractConfig = ExtractConfig()
+    images: ImagesConfig = ImagesConfig()
     shards: ShardsConfig = ShardsConfig()
     ray: RayConfig = RayConfig()
     run: RunConfig = RunConfig()
@@ -99,7 +227,10 @@ class JobSpec(_Model):
 
 def _format_error(err: ValidationError, origin: str) -> str:
     first = err.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    loc = list(first["loc"])
+    if loc[:1] == ["sources"] and len(loc) > 2 and loc[2] in ("commoncrawl", "pairs"):
+        del loc[2]  # the union's tag: the user wrote sources.0.paths, not sources.0.pairs.paths
+    where = ".".join(str(p) for p in loc) or "(top level)"
     msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
@@ -149,11 +280,10 @@ def _resolve(p: str, base_dir: Path) -> str:
 def _resolve_paths(spec: JobSpec, base_dir: Path) -> JobSpec:
     sources = []
     for src in spec.sources:
-        update = {
-            "paths": [_resolve(p, base_dir) for p in src.paths],
-            "listing": _resolve(src.listing, base_dir) if src.listing else None,
-            "prefix": _resolve(src.prefix, base_dir) if src.prefix else "",
-        }
+        update: dict[str, Any] = {"paths": [_resolve(p, base_dir) for p in src.paths]}
+        if isinstance(src, CommonCrawlSource):
+            update["listing"] = _resolve(src.listing, base_dir) if src.listing else None
+            update["prefix"] = _resolve(src.prefix, base_dir) if src.prefix else ""
         sources.append(src.model_copy(update=update))
     return spec.model_copy(update={"sources": sources, "output": _resolve(spec.output, base_dir)})
 
@@ -161,10 +291,11 @@ def _resolve_paths(spec: JobSpec, base_dir: Path) -> JobSpec:
 def check_inputs(spec: JobSpec) -> None:
     """Fail early, with one line, when a source names inputs that are not there."""
     for i, src in enumerate(spec.sources):
-        if not src.paths and not src.listing:
+        listing = getattr(src, "listing", None)
+        if not src.paths and not listing:
             raise JobSpecError(f"sources.{i}: give `paths` or `listing`")
         for p in src.paths:
             if not is_remote(p) and not glob.glob(p):
                 raise JobSpecError(f"sources.{i}.paths: no file matches {p}")
-        if src.listing and not is_remote(src.listing) and not Path(src.listing).is_file():
-            raise JobSpecError(f"sources.{i}.listing: file not found: {src.listing}")
+        if listing and not is_remote(listing) and not Path(listing).is_file():
+            raise JobSpecError(f"sources.{i}.listing: file not found: {listing}")

@@ -13,7 +13,9 @@ import pyarrow as pa
 
 from pipeline import __version__
 from pipeline.config import JobSpec, JobSpecError, check_inputs, is_remote
-from pipeline.runner import Part, StepResult, run_step
+from pipeline.images.join import JoinStep
+from pipeline.images.table import IMAGES, ImagesStep
+from pipeline.runner import Part, Step, StepResult, run_step
 from pipeline.steps import DocumentsStep, plan_parts
 from pipeline.storage import Storage
 from shards.writer import FORMAT_VERSION, MANIFEST_SCHEMA, ShardsStep
@@ -119,14 +121,45 @@ class RaySession:
             self._owned = False
 
 
-def run_job(spec: JobSpec, *, address: str | None = None, use_ray: bool = True) -> JobOutcome:
-    """Run the job: ``use_ray=False`` runs every part in this process (tests, debugging)."""
+def job_steps(spec: JobSpec, storage: Storage, parts: list[Part]) -> list[Step]:
+    """The steps, in order: documents, images and join (when images are fetched), shards."""
+    steps: list[Step] = [DocumentsStep(spec, storage, parts)]
+    if spec.images.fetch:
+        steps += [ImagesStep(spec, storage, parts), JoinStep(spec, storage, parts)]
+    return [*steps, ShardsStep(spec, storage, parts)]
+
+
+def reopen_image_retries(storage: Storage, steps: list[Step]) -> int:
+    """``--retry-images``: reopen the fetch parts whose log holds retryable failures (they fetch only
+    those again) and every part of the steps after them. Returns how many fetch parts reopened."""
+    done = storage.list(f"work/{IMAGES}", ".done")
+    reopened = [
+        n for n in done if storage.read_json(f"work/{IMAGES}/{n}").get("extra", {}).get("retryable", 0)
+    ]
+    for n in reopened:
+        storage.delete(f"work/{IMAGES}/{n}")
+    if reopened:
+        later = [s.name for s in steps[[s.name for s in steps].index(IMAGES) + 1 :]]
+        for step in later:
+            for n in storage.list(f"work/{step}", ".done"):
+                storage.delete(f"work/{step}/{n}")
+    log.info("--retry-images: %d fetch parts hold retryable failures", len(reopened))
+    return len(reopened)
+
+
+def run_job(
+    spec: JobSpec, *, address: str | None = None, use_ray: bool = True, retry_images: bool = False
+) -> JobOutcome:
+    """Run the job: ``use_ray=False`` runs every part in this process (tests, debugging);
+    ``retry_images`` fetches again the image URLs that failed with a retryable status."""
     check_inputs(spec)
     parts = plan_parts(spec)
     storage = Storage(spec.output)
     guard_output(spec, storage, parts)
     start = time.perf_counter()
-    steps = [DocumentsStep(spec, storage, parts), ShardsStep(spec, storage, parts)]
+    steps = job_steps(spec, storage, parts)
+    if retry_images and spec.images.fetch:
+        reopen_image_retries(storage, steps)
     session = RaySession(spec, address) if use_ray else None
     results: list[StepResult] = []
     try:
@@ -179,6 +212,7 @@ def build_stats(
             "samples": sum(r["samples"] for r in rows),
             "documents": {k: sum(r[k] for r in rows) for k in ("text", "pair", "interleaved")},
             "images": sum(r["images"] for r in rows),
+            "image_files": sum(r["image_files"] for r in rows),
             "tokens": sum(r["tokens"] for r in rows),
             "bytes": sum(r["bytes"] for r in rows),
         },

@@ -5,14 +5,17 @@ from __future__ import annotations
 import itertools
 import os
 from collections import Counter
+from collections.abc import Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.config import JobSpec, JobSpecError, is_remote
+from pipeline.config import CommonCrawlSource, JobSpec, JobSpecError, PairsSource, is_remote
 from pipeline.runner import Part, PartStats
 from pipeline.schema import DOC_SCHEMA, LEDGER_SCHEMA, conform
 from pipeline.sources.commoncrawl import RAW_SCHEMA, HtmlToDocuments, list_files, read_archive
+from pipeline.sources.pairs import PairsToDocuments, read_pair_batches
+from pipeline.sources.paths import expand_paths
 from pipeline.stage import Resources, Stage, apply_stages, merged_resources
 from pipeline.storage import Storage
 
@@ -30,7 +33,21 @@ def ledger_path(step: str, part: str) -> str:
 def document_stages(spec: JobSpec, source_index: int) -> list[Stage]:
     """The stages every document of a source goes through, in order."""
     src = spec.sources[source_index]
+    if isinstance(src, PairsSource):
+        return [PairsToDocuments(src.name)]
     return [HtmlToDocuments(src.name, spec.extract)]
+
+
+def raw_batches(spec: JobSpec, source_index: int, path: str, counts: Counter) -> Iterator[pa.Table]:
+    """The raw rows of one input file, in Arrow batches of ``run.batch_rows``, for the first stage."""
+    src = spec.sources[source_index]
+    rows = spec.run.batch_rows
+    if isinstance(src, PairsSource):
+        yield from read_pair_batches(path, src, rows, counts)
+        return
+    records = read_archive(path, spec.extract.max_page_bytes, counts)
+    while batch := list(itertools.islice(records, rows)):
+        yield pa.Table.from_pylist(batch, schema=RAW_SCHEMA)
 
 
 def table_counts(docs: pa.Table) -> dict:
@@ -48,7 +65,7 @@ def plan_parts(spec: JobSpec) -> list[Part]:
     """
     parts = []
     for i, src in enumerate(spec.sources):
-        files = list_files(src)
+        files = list_files(src) if isinstance(src, CommonCrawlSource) else expand_paths(src.paths)
         missing = [f for f in files if not is_remote(f) and not os.path.isfile(f)]
         if missing:
             raise JobSpecError(
@@ -83,18 +100,17 @@ class DocumentsStep:
     def run_part(self, part: Part) -> PartStats:
         stages = self.stages(part.args["source"])
         counts: Counter = Counter()
-        rows = read_archive(part.args["path"], self.spec.extract.max_page_bytes, counts)
         kept, dropped, rows_in = [], [], 0
-        while batch := list(itertools.islice(rows, self.spec.run.batch_rows)):
-            rows_in += len(batch)
-            out = apply_stages(pa.Table.from_pylist(batch, schema=RAW_SCHEMA), stages, self.name)
+        for batch in raw_batches(self.spec, part.args["source"], part.args["path"], counts):
+            rows_in += batch.num_rows
+            out = apply_stages(batch, stages, self.name)
             kept.append(conform(out.kept))
             dropped.append(out.dropped)
         docs = pa.concat_tables(kept) if kept else DOC_SCHEMA.empty_table()
         ledger = pa.concat_tables(dropped) if dropped else LEDGER_SCHEMA.empty_table()
         self.storage.write_parquet(documents_path(part.name), docs)
         self.storage.write_parquet(ledger_path(self.name, part.name), ledger)
-        records = counts.pop("records", 0)
+        records = counts.pop("records", 0) + counts.pop("rows", 0)
         return PartStats(
             rows_in=rows_in,
             rows_out=docs.num_rows,

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -73,8 +75,8 @@ class Storage:
         """Write ``rel`` with ``fill(stream)``: via a temporary name and a rename on local disk."""
         fs, _ = self._fs_and_base
         full = self._full(rel)
-        fs.create_dir(posixpath.dirname(full), recursive=True)
-        if self.is_local:
+        if self.is_local:  # object stores need no folders (pyarrow would write marker objects)
+            fs.create_dir(posixpath.dirname(full), recursive=True)
             tmp = posixpath.join(posixpath.dirname(full), f".{posixpath.basename(full)}.tmp")
             with open(tmp, "wb") as f:
                 fill(f)
@@ -111,6 +113,20 @@ class Storage:
         pq.write_table(table, buf, compression="zstd")
         self.write_bytes(rel, buf.getvalue())
 
-    def read_parquet(self, rel: str) -> pa.Table:
+    def read_parquet(self, rel: str, columns: list[str] | None = None) -> pa.Table:
         fs, _ = self._fs_and_base
-        return pq.read_table(self._full(rel), filesystem=fs)
+        return pq.read_table(self._full(rel), filesystem=fs, columns=columns)
+
+    def read_parquets(
+        self, rels: list[str], columns: list[str] | None = None, where: pc.Expression | None = None
+    ) -> pa.Table:
+        """Rows of several parquet files (of one schema) that match ``where``, reading only ``columns``."""
+        fs, _ = self._fs_and_base
+        dataset = pads.dataset([self._full(r) for r in rels], format="parquet", filesystem=fs)
+        return dataset.to_table(columns=columns, filter=where)
+
+    def delete(self, rel: str) -> None:
+        """Remove one file if it is there."""
+        fs, _ = self._fs_and_base
+        if self.exists(rel):
+            fs.delete_file(self._full(rel))

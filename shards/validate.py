@@ -13,6 +13,8 @@ from pipeline.schema import check_document
 from pipeline.storage import Storage
 from shards.writer import FORMAT
 
+IMAGE_FORMATS = ("jpg", "png", "webp")
+
 
 @dataclass
 class Report:
@@ -56,10 +58,12 @@ def _check_shard(storage: Storage, row: dict, report: Report) -> list[str]:
     if len(data) != row["bytes"]:
         problems.append(f"{name}: {len(data)} bytes, manifest says {row['bytes']}")
     kinds: Counter = Counter()
-    images = samples = 0
+    images = samples = image_files = 0
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
-            for member in tar.getmembers():
+            members = tar.getmembers()
+            names = {m.name for m in members}
+            for member in members:
                 key, _, ext = member.name.partition(".")
                 if ext != "json":
                     continue
@@ -71,12 +75,20 @@ def _check_shard(storage: Storage, row: dict, report: Report) -> list[str]:
                 problems.extend(_check_sample(name, key, doc))
                 kinds[doc.get("kind")] += 1
                 images += sum(im is not None for im in doc.get("images", []))
+                for i, im in enumerate(doc.get("images", [])):
+                    if im is None or not im.get("sha256"):
+                        continue
+                    if not any(f"{key}.{i}.{fmt}" in names for fmt in IMAGE_FORMATS):
+                        problems.append(f"{name}:{key}: image {i} ({im['sha256'][:12]}…) has no member")
+                    else:
+                        image_files += 1
     except (tarfile.TarError, json.JSONDecodeError, UnicodeDecodeError) as err:
         return problems + [f"{name}: unreadable: {err}"]
     report.samples += samples
     for key, got in (
         ("samples", samples),
         ("images", images),
+        ("image_files", image_files),
         *((k, kinds[k]) for k in ("text", "pair", "interleaved")),
     ):
         if got != row[key]:

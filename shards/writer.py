@@ -12,20 +12,24 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections import Counter
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import webdataset as wds
 
 from pipeline.config import JobSpec
+from pipeline.images.join import joined_path
+from pipeline.images.table import IMAGES
 from pipeline.runner import Part, PartStats
 from pipeline.stage import Resources
 from pipeline.steps import documents_path
 from pipeline.storage import Storage
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 FORMAT = f"loom/{FORMAT_VERSION}"
 SHARDS = "shards"
 
@@ -45,8 +49,19 @@ def sample_json(doc: dict[str, Any]) -> bytes:
     return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
-def to_sample(doc: dict[str, Any]) -> dict[str, Any]:
-    return {"__key__": doc["id"], "json": sample_json(doc)}
+def to_sample(doc: dict[str, Any], images: dict[str, tuple[str, bytes]] | None = None) -> dict[str, Any]:
+    """A document's sample: its JSON and, for each fetched image at position ``i``, the member
+    ``<i>.<format>`` with the stored bytes (``images``: sha256 → (format, bytes))."""
+    sample: dict[str, Any] = {"__key__": doc["id"], "json": sample_json(doc)}
+    for i, image in enumerate(doc["images"]):
+        if image is not None and image["sha256"] is not None:
+            fmt, data = (images or {})[image["sha256"]]
+            sample[f"{i}.{fmt}"] = data
+    return sample
+
+
+def sample_size(sample: dict[str, Any]) -> int:
+    return sum(len(v) + 512 for k, v in sample.items() if k != "__key__") + 512  # + tar headers
 
 
 def plan_shards(sizes: list[int], max_samples: int, max_bytes: int) -> list[tuple[int, int]]:
@@ -88,6 +103,7 @@ def manifest_row(name: str, docs: list[dict[str, Any]], path: str) -> dict[str, 
         "pair": kinds.get("pair", 0),
         "interleaved": kinds.get("interleaved", 0),
         "images": sum(im is not None for d in docs for im in d["images"]),
+        "image_files": sum(im is not None and im["sha256"] is not None for d in docs for im in d["images"]),
         "tokens": 0,
         "bytes": os.path.getsize(path),
         "sha256": file_sha256(path),
@@ -102,6 +118,7 @@ MANIFEST_SCHEMA = pa.schema(
         ("pair", pa.int64()),
         ("interleaved", pa.int64()),
         ("images", pa.int64()),
+        ("image_files", pa.int64()),
         ("tokens", pa.int64()),
         ("bytes", pa.int64()),
         ("sha256", pa.string()),
@@ -123,14 +140,31 @@ class ShardsStep:
     def parts(self) -> list[Part]:
         return self._parts
 
+    def _documents(self, part: str) -> str:
+        return joined_path(part) if self.spec.images.fetch else documents_path(part)
+
+    def _images(self, docs: list[dict[str, Any]]) -> dict[str, tuple[str, bytes]]:
+        """sha256 → (format, stored bytes) of the images these documents use, from the image table."""
+        wanted = sorted({im["sha256"] for d in docs for im in d["images"] if im and im["sha256"]})
+        tables = [f"work/{IMAGES}/{n}" for n in self.storage.list(f"work/{IMAGES}", ".table.parquet")]
+        if not wanted or not tables:
+            return {}
+        where = pc.field("sha256").isin(pa.array(wanted, pa.string()))
+        found = self.storage.read_parquets(tables, ["sha256", "format", "image"], where)
+        return {r["sha256"]: (r["format"], r["image"]) for r in found.to_pylist()}
+
     def run_part(self, part: Part) -> PartStats:
-        docs = self.storage.read_parquet(documents_path(part.name)).to_pylist()
-        samples = [to_sample(d) for d in docs]
-        sizes = [len(s["json"]) + 1024 for s in samples]  # + tar headers
+        docs = self.storage.read_parquet(self._documents(part.name)).to_pylist()
+        images = self._images(docs)
+        samples = [to_sample(d, images) for d in docs]
         cfg = self.spec.shards
+        for stale in self.storage.list(SHARDS, ".tar"):  # a rerun of this part (images retried) starts clean
+            if re.fullmatch(rf"{re.escape(part.name)}-\d{{5}}\.tar", stale):
+                self.storage.delete(f"{SHARDS}/{stale}")
         rows = []
         with tempfile.TemporaryDirectory(prefix="loom-shard-") as tmp:
-            for k, (start, stop) in enumerate(plan_shards(sizes, cfg.max_samples, cfg.max_bytes)):
+            runs = plan_shards([sample_size(s) for s in samples], cfg.max_samples, cfg.max_bytes)
+            for k, (start, stop) in enumerate(runs):
                 name = f"{SHARDS}/{part.name}-{k:05d}.tar"
                 local = os.path.join(tmp, os.path.basename(name))
                 write_tar(samples[start:stop], local)

@@ -13,7 +13,6 @@ header, then ``<meta>``, then detection), main-content extraction with images in
 from __future__ import annotations
 
 import contextlib
-import glob
 import gzip
 import io
 import logging
@@ -36,6 +35,7 @@ from resiliparse.parse.encoding import bytes_to_str, detect_encoding, map_encodi
 from pipeline.config import CommonCrawlSource, ExtractConfig, is_remote
 from pipeline.extract import ImageRef, extract_html, nesting_exceeds
 from pipeline.schema import DOC_SCHEMA, DROP_REASON, doc_id, empty_meta
+from pipeline.sources.paths import expand_paths
 from pipeline.stage import Resources
 
 log = logging.getLogger(__name__)
@@ -90,9 +90,7 @@ def local_copy(path: str) -> Iterator[str]:
 def list_files(src: CommonCrawlSource) -> list[str]:
     """Every input file of a source, once, in a stable order: globs sorted (``**`` recursive), then
     the listing in its own order; ``limit`` applies last."""
-    files: list[str] = []
-    for pattern in src.paths:
-        files.extend(sorted(glob.glob(pattern, recursive=True)) if not is_remote(pattern) else [pattern])
+    files = expand_paths(src.paths)
     if src.listing:
         with _open(src.listing) as f:
             data = f.read()

@@ -210,7 +210,7 @@ def write_spec(path: Path, name: str, paths: list[str], output: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
         f'name = "{name}"\noutput = "{output}"\n\n[[sources]]\ntype = "commoncrawl"\n'
-        f"paths = {json.dumps(paths)}\n"
+        f"paths = {json.dumps(paths)}\nfetch_images = false\n"
     )
     return path
 

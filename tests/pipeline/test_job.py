@@ -18,8 +18,15 @@ from shards.validate import validate_output
 
 
 def spec_for(out: Path, *paths: Path, **extra):
+    """A job on real crawl files; their image URLs point at the internet, so images are not fetched."""
     return parse_job(
-        {"name": "test", "output": str(out), "sources": [{"paths": [str(p) for p in paths]}], **extra}
+        {
+            "name": "test",
+            "output": str(out),
+            "sources": [{"paths": [str(p) for p in paths]}],
+            "images": {"fetch": False},
+            **extra,
+        }
     )
 
 
@@ -112,7 +119,8 @@ def test_every_warc_edge_case_runs_through_loom_run_with_reasons(shared_data, tm
     files = [p for d in dirs for p in sorted((warc / d).iterdir()) if p.name not in ("LICENSE", "iana.cdxj")]
     job = tmp_path / "edge.toml"
     job.write_text(
-        f'name = "edge"\noutput = "out"\n[[sources]]\npaths = {json.dumps([str(p) for p in files])}\n'
+        f'name = "edge"\noutput = "out"\n[images]\nfetch = false\n'
+        f"[[sources]]\npaths = {json.dumps([str(p) for p in files])}\n"
     )
     assert main(["run", str(job)]) == 0
     assert "done: " in capsys.readouterr().out

@@ -1,0 +1,1 @@
+"""Image acquisition: the request guard, img2dataset downloads, the content-addressed image table."""

@@ -1,0 +1,195 @@
+"""Downloading a list of image URLs with img2dataset, behind Loom's request guard.
+
+img2dataset does the downloading, resizing and encoding (its ``Downloader`` on one shard, its
+``Resizer``, its ``ParquetSampleWriter``), so its behaviour holds: the User-Agent with its token,
+``X-Robots-Tag: noai``/``noimageai`` refusals, retries, sha256 of the downloaded bytes. Loom adds the
+guard of :mod:`pipeline.images.guard` around every request, a pixel cap checked on the image header
+*before* decoding, and a status per URL: ``ok`` or the reason it failed, with whether a rerun should
+try again (:data:`RETRYABLE`).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import re
+import tempfile
+import time
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.config import ImagesConfig
+from pipeline.images.guard import FetchPolicy, guarded_urlopen
+from pipeline.sources.pairs import url_problem
+
+log = logging.getLogger(__name__)
+
+#: One row per URL: what happened when it was fetched.
+FETCH_SCHEMA = pa.schema(
+    [
+        ("url", pa.string()),
+        ("status", pa.string()),  # "ok" or the reason it failed
+        ("error", pa.string()),  # the message, as img2dataset / the guard gave it
+        ("retryable", pa.bool_()),
+        ("sha256", pa.string()),  # of the downloaded bytes
+        ("width", pa.int32()),  # of the stored image
+        ("height", pa.int32()),
+        ("original_width", pa.int32()),
+        ("original_height", pa.int32()),
+        ("attempts", pa.int32()),  # runs that requested it
+    ]
+)
+
+#: Failures a later run may fix: the server was slow, overloaded or briefly unreachable.
+RETRYABLE = frozenset({"timeout", "connection_error", "http_408", "http_425", "http_429"})
+
+
+def is_retryable(status: str) -> bool:
+    return status in RETRYABLE or bool(re.fullmatch(r"http_5\d\d", status))
+
+
+_RESIZE_REASONS = {
+    "image too small": "too_small",
+    "image area too large": "too_many_pixels",
+    "aspect ratio too large": "bad_aspect_ratio",
+}
+
+
+def classify(status: str | None, error: str | None) -> str:
+    """img2dataset's (status, error_message) → Loom's status."""
+    if status == "success":
+        return "ok"
+    msg = error or ""
+    if m := re.search(r"\[loom:(\w+)\]", msg):
+        return m.group(1)
+    if status == "failed_to_resize":
+        return _RESIZE_REASONS.get(msg, "decode_error")
+    if "X-Robots-Tag" in msg:
+        return "noai"
+    if m := re.search(r"HTTP Error (\d{3})", msg):
+        return f"http_{m.group(1)}"
+    if msg == "hash mismatch":
+        return "hash_mismatch"
+    lowered = msg.lower()
+    if "timed out" in lowered or "timeout" in lowered:
+        return "timeout"
+    if "unknown url type" in lowered:
+        return "bad_url"
+    if any(s in lowered for s in ("refused", "reset", "remote end closed", "incompleteread", "broken pipe")):
+        return "connection_error"
+    if any(s in lowered for s in ("name or service not known", "nodename nor servname", "name resolution")):
+        return "dns_error"
+    return "download_error"
+
+
+def _resizer(cfg: ImagesConfig) -> Any:
+    """img2dataset's Resizer, preceded by a pixel count read from the image header (no decoding)."""
+    from img2dataset.resizer import Resizer
+    from PIL import Image
+
+    class GuardedResizer(Resizer):
+        def __call__(self, img_stream: io.BytesIO, blurring_bbox_list: Any = None) -> tuple:
+            refused = (None, None, None, None, None)
+            try:
+                with Image.open(img_stream) as im:
+                    width, height = im.size
+            except Image.DecompressionBombError as err:
+                return (*refused, f"[loom:too_many_pixels] {err}")
+            except Exception:  # noqa: BLE001 - not for PIL to judge: OpenCV decodes or refuses it below
+                width = height = 0
+            if width * height > cfg.max_pixels:
+                return (*refused, f"[loom:too_many_pixels] {width}x{height} > {cfg.max_pixels} pixels")
+            img_stream.seek(0)
+            return super().__call__(img_stream, blurring_bbox_list)
+
+    return GuardedResizer(
+        image_size=cfg.max_size,
+        resize_mode=cfg.resize_mode,
+        resize_only_if_bigger=cfg.resize_only_if_bigger,
+        encode_quality=cfg.quality,
+        encode_format=cfg.format,
+        min_image_size=cfg.min_side,
+        max_image_area=cfg.max_pixels,
+        max_aspect_ratio=cfg.max_aspect_ratio,
+    )
+
+
+def _import_img2dataset() -> Any:
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # albumentations would phone home on import
+    import img2dataset.downloader
+    import img2dataset.writer
+
+    return img2dataset
+
+
+def fetch_urls(urls: list[str], cfg: ImagesConfig) -> tuple[pa.Table, pa.Table]:
+    """Fetch ``urls`` (distinct) once each. Returns (one ``FETCH_SCHEMA`` row per URL, the images:
+    url, sha256 and the encoded bytes of every success)."""
+    rows: list[dict[str, Any]] = []
+    to_fetch = []
+    for url in urls:
+        if problem := url_problem(url):
+            rows.append(_row(url, "bad_url", problem))
+        else:
+            to_fetch.append(url)
+    images = pa.table({"url": pa.array([], pa.string()), "image": pa.array([], pa.binary())})
+    if to_fetch:
+        fetched, images = _download(to_fetch, cfg)
+        rows.extend(fetched)
+    table = pa.Table.from_pylist(rows, schema=FETCH_SCHEMA).sort_by("url")
+    return table, images
+
+
+def _row(url: str, status: str, error: str | None, **found: Any) -> dict[str, Any]:
+    return {
+        "url": url,
+        "status": status,
+        "error": error,
+        "retryable": is_retryable(status),
+        "attempts": 1,
+        **found,
+    }
+
+
+def _download(urls: list[str], cfg: ImagesConfig) -> tuple[list[dict[str, Any]], pa.Table]:
+    i2d = _import_img2dataset()
+    policy = FetchPolicy(cfg.allow_networks, cfg.max_bytes, cfg.timeout)
+    with tempfile.TemporaryDirectory(prefix="loom-fetch-") as tmp:
+        shard = os.path.join(tmp, "urls.feather")
+        with pa.OSFile(shard, "wb") as sink, pa.ipc.new_file(sink, pa.schema([("url", pa.string())])) as w:
+            w.write_table(pa.table({"url": pa.array(urls, pa.string())}))
+        downloader = i2d.downloader.Downloader(
+            sample_writer_class=i2d.writer.ParquetSampleWriter,
+            resizer=_resizer(cfg),
+            thread_count=cfg.threads,
+            save_caption=False,
+            extract_exif=False,
+            output_folder=tmp,
+            column_list=["url"],
+            timeout=cfg.timeout,
+            number_sample_per_shard=max(10, len(urls)),
+            oom_shard_count=5,
+            compute_hash="sha256",
+            verify_hash_type=None,
+            encode_format=cfg.format,
+            retries=cfg.retries,
+            user_agent_token=cfg.user_agent_token,
+            disallowed_header_directives=cfg.disallowed_header_directives,
+        )
+        start = time.perf_counter()
+        with guarded_urlopen(policy):
+            downloader.download_shard((0, shard))  # raises when the shard as a whole fails
+        log.debug("img2dataset: %d URLs in %.1fs", len(urls), time.perf_counter() - start)
+        out = pq.read_table(os.path.join(tmp, "00000.parquet"))
+    rows = []
+    for r in out.select(
+        ["url", "status", "error_message", "sha256", "width", "height", "original_width", "original_height"]
+    ).to_pylist():
+        status = classify(r["status"], r["error_message"])
+        found = {k: r[k] for k in ("sha256", "width", "height", "original_width", "original_height")}
+        rows.append(_row(r["url"], status, None if status == "ok" else r["error_message"], **found))
+    ok = out.filter(pa.compute.equal(out["status"], "success"))
+    return rows, pa.table({"url": ok["url"], "image": ok[cfg.format].cast(pa.binary())})

@@ -1,0 +1,210 @@
+"""Fetching untrusted URLs safely: which addresses a request may reach, and how much it may read.
+
+A crawl's image URLs are written by strangers. By default a request may only reach public (global
+unicast) addresses: private, loopback, link-local, multicast, reserved and unspecified targets are
+refused — checked on the address the socket actually connects to, after DNS, for every hop of a
+redirect, so neither a name that resolves inward nor a redirect to ``169.254.169.254`` gets through.
+A job spec can allow networks explicitly (``images.allow_networks``; tests allow ``127.0.0.1``).
+
+:func:`guarded_urlopen` installs, for the duration of a ``with`` block, a urllib opener that enforces
+this (img2dataset downloads with ``urllib.request.urlopen``, which uses the installed opener) plus:
+http/https only (no ``file:``, ``ftp:``, ``data:``), no proxies from the environment, a content-type
+check, a byte cap (``Content-Length`` and the body as it is read) and a deadline for the whole body.
+Refusals raise :class:`Refused`, whose message starts with ``[loom:<reason>]``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import ipaddress
+import socket
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+#: Content types that may hold an image (servers often send octet-stream for images).
+IMAGE_TYPES_EXTRA = ("application/octet-stream", "binary/octet-stream")
+
+
+class Refused(OSError):
+    """A request Loom will not make or finish; ``reason`` is the status recorded for the URL."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"[loom:{reason}] {detail}")
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    """What a request may reach and read."""
+
+    allow_networks: Sequence[str] = ()
+    max_bytes: int = 20_000_000
+    timeout: float = 10.0
+    _nets: tuple[IPNetwork, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        nets = tuple(ipaddress.ip_network(n, strict=False) for n in self.allow_networks)
+        object.__setattr__(self, "_nets", nets)
+
+    def refusal(self, ip: IPAddress) -> str | None:
+        """Why ``ip`` may not be reached (None: it may)."""
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped  # ::ffff:10.0.0.1 is 10.0.0.1
+        if any(ip in net for net in self._nets):
+            return None
+        for kind in ("loopback", "link_local", "multicast", "private", "reserved", "unspecified"):
+            if getattr(ip, f"is_{kind}"):
+                return f"{ip} is a {kind.replace('_', '-')} address"
+        if not ip.is_global:
+            return f"{ip} is not a public address"
+        return None
+
+    def check_host(self, host: str, port: int) -> list[tuple[Any, ...]]:
+        """Resolve ``host``; refuse unless every address may be reached. Returns getaddrinfo entries."""
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as err:
+            raise Refused("dns_error", f"{host}: {err.strerror}") from None
+        for info in infos:
+            why = self.refusal(ipaddress.ip_address(info[4][0].split("%", 1)[0]))
+            if why:
+                raise Refused("refused_address", f"{host}: {why}")
+        return infos
+
+
+def _connect(
+    policy: FetchPolicy, address: tuple[str, int], timeout: Any, source: Any = None
+) -> socket.socket:
+    """``socket.create_connection`` that connects only to addresses the policy allows, the very
+    addresses it checked (no second DNS look-up between the check and the connect)."""
+    host, port = address
+    last: OSError | None = None
+    for family, type_, proto, _, sockaddr in policy.check_host(host, port):
+        sock = socket.socket(family, type_, proto)
+        try:
+            if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:  # type: ignore[attr-defined]
+                sock.settimeout(timeout)
+            if source:
+                sock.bind(source)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as err:
+            sock.close()
+            last = err
+    raise last or OSError(f"cannot connect to {host}:{port}")
+
+
+def _handlers(policy: FetchPolicy) -> list[urllib.request.BaseHandler]:
+    def guarded(conn_class: type[http.client.HTTPConnection]) -> type:
+        class Guarded(conn_class):  # type: ignore[valid-type, misc]
+            def __init__(self, *args: Any, **kwargs: Any):
+                super().__init__(*args, **kwargs)
+                # http.client connects through this instance attribute (set in __init__)
+                self._create_connection = lambda address, timeout=None, source=None: _connect(
+                    policy, address, timeout, source
+                )
+
+        return Guarded
+
+    GuardedHTTPConnection = guarded(http.client.HTTPConnection)
+    GuardedHTTPSConnection = guarded(http.client.HTTPSConnection)
+
+    class HTTPHandler(urllib.request.HTTPHandler):
+        def http_open(self, req):  # type: ignore[override]
+            return self.do_open(GuardedHTTPConnection, req)
+
+    class HTTPSHandler(urllib.request.HTTPSHandler):
+        def https_open(self, req):  # type: ignore[override]
+            return self.do_open(GuardedHTTPSConnection, req, context=self._context)
+
+    return [HTTPHandler(), HTTPSHandler(), _BodyGuard(policy)]
+
+
+class _BodyGuard(urllib.request.BaseHandler):
+    """After redirects and HTTP errors are handled: check the final response's type and size, and cap
+    what ``read()`` returns."""
+
+    handler_order = 1001  # after HTTPErrorProcessor (1000): 404s stay HTTP errors
+
+    def __init__(self, policy: FetchPolicy):
+        self.policy = policy
+
+    def http_response(self, request: urllib.request.Request, response: Any) -> Any:
+        if getattr(response, "_loom_guarded", False):  # a redirect's final response comes by twice
+            return response
+        response._loom_guarded = True
+        ctype = (response.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+        if ctype and not ctype.startswith("image/") and ctype not in IMAGE_TYPES_EXTRA:
+            response.close()
+            raise Refused("not_image", f"content-type {ctype}")
+        length = response.headers.get("Content-Length")
+        if length and length.strip().isdigit() and int(length) > self.policy.max_bytes:
+            response.close()
+            raise Refused("too_large", f"Content-Length {int(length)} > {self.policy.max_bytes}")
+        response.read = _capped_reader(response, self.policy)
+        return response
+
+    https_response = http_response
+
+
+def _capped_reader(response: Any, policy: FetchPolicy) -> Any:
+    raw_read = response.read
+    deadline = time.monotonic() + policy.timeout
+
+    def read(amt: int | None = None) -> bytes:
+        limit = policy.max_bytes + 1 if amt is None else min(amt, policy.max_bytes + 1)
+        chunks, total = [], 0
+        while total < limit:
+            if time.monotonic() > deadline:
+                raise Refused("timeout", f"body not read within {policy.timeout:g}s")
+            chunk = raw_read(min(1 << 16, limit - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            if amt is not None:
+                break
+        if total > policy.max_bytes:
+            raise Refused("too_large", f"body larger than {policy.max_bytes} bytes")
+        return b"".join(chunks)
+
+    return read
+
+
+def build_opener(policy: FetchPolicy) -> urllib.request.OpenerDirector:
+    """An opener for http/https only, with no proxies, that enforces ``policy``."""
+    opener = urllib.request.OpenerDirector()
+    for handler in (
+        urllib.request.UnknownHandler(),  # file:, ftp:, data: ... → "unknown url type"
+        urllib.request.HTTPDefaultErrorHandler(),
+        urllib.request.HTTPRedirectHandler(),
+        urllib.request.HTTPErrorProcessor(),
+        *_handlers(policy),
+    ):
+        opener.add_handler(handler)
+    return opener
+
+
+_install_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def guarded_urlopen(policy: FetchPolicy) -> Iterator[urllib.request.OpenerDirector]:
+    """Make ``urllib.request.urlopen`` (what img2dataset calls) enforce ``policy`` inside the block."""
+    opener = build_opener(policy)
+    with _install_lock:
+        previous = urllib.request._opener  # type: ignore[attr-defined]
+        urllib.request.install_opener(opener)
+    try:
+        yield opener
+    finally:
+        with _install_lock:
+            urllib.request.install_opener(previous)

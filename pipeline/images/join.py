@@ -1,0 +1,115 @@
+"""The join step: fetch results back onto the documents, one documents part at a time.
+
+A fetched image gets its ``sha256`` (the image table's key) and the size of the stored image. An
+image that failed leaves its document: an interleaved document keeps its text (adjacent text blocks
+merge; with no image left it becomes a ``text`` document), a pair is dropped. Every removal is a
+ledger row — ``stage`` ``image`` for an image taken out of a kept document, ``document`` for a
+dropped pair — with the reason ``image_<status>`` and img2dataset's error message.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.config import JobSpec
+from pipeline.images.table import IMAGES, fetching_parts, image_urls, log_path
+from pipeline.runner import Part, PartStats
+from pipeline.schema import DOC_SCHEMA, LEDGER_SCHEMA
+from pipeline.stage import Resources
+from pipeline.steps import documents_path, ledger_path, table_counts
+from pipeline.storage import Storage
+
+JOIN = "join"
+
+
+def joined_path(part: str) -> str:
+    return f"work/{JOIN}/{part}.parquet"
+
+
+class JoinStep:
+    """Documents + fetch logs → documents whose images are in the image table."""
+
+    name = JOIN
+    resources = Resources(cpus=1)
+
+    def __init__(self, spec: JobSpec, storage: Storage, doc_parts: list[Part]):
+        self.spec = spec
+        self.storage = storage
+        self._parts = [Part(p.name) for p in doc_parts]
+        self._fetching = {p.name for p in fetching_parts(spec, doc_parts)}
+
+    def parts(self) -> list[Part]:
+        return self._parts
+
+    def _results(self, urls: list[str]) -> dict[str, dict[str, Any]]:
+        logs = [log_path(n.removesuffix(".done")) for n in self.storage.list(f"work/{IMAGES}", ".done")]
+        if not urls or not logs:
+            return {}
+        where = pc.field("url").isin(pa.array(urls, pa.string()))
+        found = self.storage.read_parquets(
+            logs, ["url", "status", "error", "sha256", "width", "height"], where
+        )
+        return {r["url"]: r for r in found.to_pylist()}
+
+    def run_part(self, part: Part) -> PartStats:
+        docs = self.storage.read_parquet(documents_path(part.name))
+        fetching = part.name in self._fetching
+        results = self._results(sorted(set(image_urls(docs).to_pylist()))) if fetching else {}
+        kept, ledger = [], []
+        removed: Counter = Counter()
+        for doc in docs.to_pylist():
+            out = attach(doc, results, ledger) if fetching else doc
+            if out is not None:
+                kept.append(out)
+        for row in ledger:
+            if row["stage"] == "image":
+                removed[row["reason"]] += 1
+        table = pa.Table.from_pylist(kept, schema=DOC_SCHEMA)
+        dropped = pa.Table.from_pylist(ledger, schema=LEDGER_SCHEMA)
+        self.storage.write_parquet(joined_path(part.name), table)
+        self.storage.write_parquet(ledger_path(self.name, part.name), dropped)
+        counts = table_counts(table)
+        return PartStats(
+            rows_in=docs.num_rows,
+            rows_out=table.num_rows,
+            drops=Counter(r["reason"] for r in ledger if r["stage"] == "document"),
+            extra={**counts, "images_removed": dict(removed)},
+        )
+
+
+def attach(doc: dict[str, Any], results: dict[str, dict[str, Any]], ledger: list[dict]) -> dict | None:
+    """``doc`` with its fetched images (sha256, stored size), failed ones removed and recorded in
+    ``ledger``; None when the document itself goes (a pair whose image failed)."""
+    texts: list[str | None] = []
+    images: list[dict | None] = []
+    for text, image in zip(doc["texts"], doc["images"], strict=True):
+        if image is None:
+            if texts and texts[-1] is not None:  # an image between two text blocks was removed
+                texts[-1] = f"{texts[-1]}\n\n{text}"
+            else:
+                texts.append(text)
+                images.append(None)
+            continue
+        got = results.get(image["url"]) or {"status": "not_fetched", "error": None}
+        if got["status"] == "ok":
+            texts.append(None)
+            images.append({**image, "sha256": got["sha256"], "width": got["width"], "height": got["height"]})
+            continue
+        reason = f"image_{got['status']}"
+        if doc["kind"] == "pair":
+            ledger.append(_ledger_row(doc["id"], doc["url"], "document", reason, got["error"]))
+            return None
+        ledger.append(_ledger_row(doc["id"], image["url"], "image", reason, got["error"]))
+    if not texts:
+        ledger.append(_ledger_row(doc["id"], doc["url"], "document", "no_content_left", None))
+        return None
+    kind = doc["kind"] if any(im is not None for im in images) else "text"
+    return {**doc, "kind": kind, "texts": texts, "images": images}
+
+
+def _ledger_row(doc: str, url: str, stage: str, reason: str, detail: str | None) -> dict[str, Any]:
+    return {"id": doc, "url": url, "step": JOIN, "stage": stage, "reason": reason, "detail": detail}

@@ -1,0 +1,170 @@
+"""The images step: every distinct image URL of the documents fetched once, into a content-addressed table.
+
+URLs are spread over fetch parts by a hash of the URL, so the copies of one URL — in one document or
+in thousands — meet in the same part and are fetched once, with no global list anywhere. The number
+of parts follows from the image references the documents step counted (``images.urls_per_part``), so
+it is the same on every run of the job. Each part writes, under ``OUT/work/images/``:
+
+- ``<part>.table.parquet`` — the image table: one row per distinct image, keyed by the **sha256 of
+  the downloaded bytes**, with the stored (resized, re-encoded) bytes, their format and size, the
+  original size and every URL that gave these bytes;
+- ``<part>.urls.parquet`` — the fetch log: one row per URL with its status (``ok`` or why not), the
+  error message, whether a rerun should retry it, its sha256 and how many runs requested it.
+
+A part that is run again — ``loom run --retry-images`` reopens the parts whose log has retryable
+failures — keeps every final result of its log and fetches only the retryable failures.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import xxhash
+
+from pipeline.config import JobSpec
+from pipeline.images.fetch import FETCH_SCHEMA, fetch_urls
+from pipeline.runner import Part, PartStats, marker_path
+from pipeline.stage import Resources
+from pipeline.steps import DOCUMENTS, documents_path
+from pipeline.storage import Storage
+
+IMAGES = "images"
+
+IMAGE_TABLE_SCHEMA = pa.schema(
+    [
+        ("sha256", pa.string()),  # of the downloaded bytes: the key
+        ("format", pa.string()),  # jpg, png or webp: the encoding of `image`
+        ("image", pa.binary()),  # the stored bytes (resized and re-encoded as the job spec says)
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("original_width", pa.int32()),
+        ("original_height", pa.int32()),
+        ("urls", pa.list_(pa.string())),  # every URL these bytes came from
+    ]
+)
+
+
+def table_path(part: str) -> str:
+    return f"work/{IMAGES}/{part}.table.parquet"
+
+
+def log_path(part: str) -> str:
+    return f"work/{IMAGES}/{part}.urls.parquet"
+
+
+def bucket_of(url: str, buckets: int) -> int:
+    return xxhash.xxh3_64_intdigest(url.encode("utf-8", "surrogatepass")) % buckets
+
+
+def fetching_parts(spec: JobSpec, doc_parts: list[Part]) -> list[Part]:
+    """The documents parts whose images are fetched (``images.fetch`` and the source's ``fetch_images``)."""
+    if not spec.images.fetch:
+        return []
+    return [p for p in doc_parts if spec.sources[p.args["source"]].fetch_images]
+
+
+def image_urls(docs: pa.Table) -> pa.Array:
+    """The image URLs of a documents table, in order, copies included."""
+    if not docs.num_rows:
+        return pa.array([], pa.string())
+    images = pc.list_flatten(docs["images"])
+    return pc.struct_field(images.filter(pc.is_valid(images)), "url")
+
+
+class ImagesStep:
+    """Documents' image URLs → fetch parts → the image table and the fetch log."""
+
+    name = IMAGES
+    resources = Resources(cpus=1)
+
+    def __init__(self, spec: JobSpec, storage: Storage, doc_parts: list[Part]):
+        self.spec = spec
+        self.storage = storage
+        self.sources = fetching_parts(spec, doc_parts)
+
+    def parts(self) -> list[Part]:
+        refs = 0
+        for p in self.sources:  # the documents step counted the image references of every part
+            refs += self.storage.read_json(marker_path(DOCUMENTS, p.name)).get("extra", {}).get("images", 0)
+        if not refs:
+            return []
+        n = max(1, math.ceil(refs / self.spec.images.urls_per_part))
+        return [Part(f"{IMAGES}-{k:05d}", {"bucket": k, "buckets": n}) for k in range(n)]
+
+    def _urls(self, bucket: int, buckets: int) -> tuple[list[str], int]:
+        """The distinct URLs of this bucket (sorted) and how many references they had."""
+        refs: Counter = Counter()
+        for p in self.sources:
+            for url in image_urls(self.storage.read_parquet(documents_path(p.name), ["images"])).to_pylist():
+                if bucket_of(url, buckets) == bucket:
+                    refs[url] += 1
+        return sorted(refs), sum(refs.values())
+
+    def run_part(self, part: Part) -> PartStats:
+        urls, refs = self._urls(part.args["bucket"], part.args["buckets"])
+        before = self._previous(part.name)
+        keep = (
+            before.filter(pc.invert(before["retryable"]))
+            if before is not None
+            else FETCH_SCHEMA.empty_table()
+        )
+        done = set(keep["url"].to_pylist())
+        todo = [u for u in urls if u not in done]
+        fetched, images = fetch_urls(todo, self.spec.images)
+        if before is not None:  # count the runs that asked for each URL
+            attempts = dict(zip(before["url"].to_pylist(), before["attempts"].to_pylist(), strict=True))
+            fetched = fetched.set_column(
+                fetched.schema.get_field_index("attempts"),
+                "attempts",
+                pa.array([attempts.get(u, 0) + 1 for u in fetched["url"].to_pylist()], pa.int32()),
+            )
+        log = pa.concat_tables([keep, fetched]).sort_by("url")
+        table = self._table(log, images, self.storage.read_parquet(table_path(part.name)) if before else None)
+        self.storage.write_parquet(table_path(part.name), table)
+        self.storage.write_parquet(log_path(part.name), log)  # the log last: it says the table is whole
+        statuses = Counter(log["status"].to_pylist())
+        ok = statuses.pop("ok", 0)
+        return PartStats(
+            rows_in=len(urls),
+            rows_out=ok,
+            drops=statuses,
+            skipped=Counter({"duplicate_url": refs - len(urls)} if refs > len(urls) else {}),
+            extra={
+                "image_refs": refs,
+                "requested": len(todo),
+                "retryable": int(pc.sum(log["retryable"]).as_py() or 0),
+                "distinct_images": table.num_rows,
+                "image_bytes": int(pc.sum(pc.binary_length(table["image"])).as_py() or 0),
+            },
+        )
+
+    def _previous(self, part: str) -> pa.Table | None:
+        """The fetch log of an earlier run of this part (reopened for retries, or killed after it)."""
+        return self.storage.read_parquet(log_path(part)) if self.storage.exists(log_path(part)) else None
+
+    def _table(self, log: pa.Table, images: pa.Table, before: pa.Table | None) -> pa.Table:
+        """One row per sha256: the earlier table's rows, then this run's new images."""
+        rows: dict[str, dict[str, Any]] = {}
+        if before is not None:
+            rows = {r["sha256"]: r for r in before.to_pylist()}
+        found = {r["url"]: r for r in log.filter(pc.equal(log["status"], "ok")).to_pylist()}
+        for url, data in zip(images["url"].to_pylist(), images["image"].to_pylist(), strict=True):
+            r = found[url]
+            row = rows.setdefault(
+                r["sha256"],
+                {
+                    "sha256": r["sha256"],
+                    "format": self.spec.images.format,
+                    "image": data,
+                    **{k: r[k] for k in ("width", "height", "original_width", "original_height")},
+                    "urls": [],
+                },
+            )
+            row["urls"] = sorted({*row["urls"], url})
+        return pa.Table.from_pylist(
+            sorted(rows.values(), key=lambda r: r["sha256"]), schema=IMAGE_TABLE_SCHEMA
+        )
