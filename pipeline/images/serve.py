@@ -21,14 +21,20 @@ log = logging.getLogger(__name__)
 @dataclass
 class Route:
     """A scripted answer for one path: ``status`` with ``body`` and ``headers`` — or, with ``status``
-    None, the file at that path with ``headers`` added. ``fail_times``: answer ``status`` this many
-    times, then serve the file (a server that recovers)."""
+    None, a file (``file``, relative to the root, else the path itself) with ``headers`` added.
+    ``fail_times``: answer ``status`` this many times, then serve the file (a server that recovers)."""
 
     status: int | None = None
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds before answering (a slow server)
     fail_times: int | None = None
+    file: str | None = None
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 256  # the default, 5, drops the connects of 32 parallel downloads
+    daemon_threads = True
 
 
 class ImageServer:
@@ -51,8 +57,7 @@ class ImageServer:
             def log_message(self, fmt: str, *args: object) -> None:
                 log.debug("%s %s", self.address_string(), fmt % args)
 
-        self._httpd = http.server.ThreadingHTTPServer((host, port), Handler)
-        self._httpd.daemon_threads = True
+        self._httpd = _Server((host, port), Handler)
         self.host, self.port = self._httpd.server_address[:2]
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
@@ -86,12 +91,13 @@ class ImageServer:
                 self._stop.wait(route.delay)  # returns early when the server stops
             self._send(handler, route.status, route.body, route.headers)
             return
-        file = (self.root / path.lstrip("/")).resolve() if self.root else None
+        rel = route.file if route and route.file else path.lstrip("/")
+        file = (self.root / rel).resolve() if self.root else None
         if file is None or not file.is_file() or self.root.resolve() not in file.parents:
             self._send(handler, 404, b"not found", {"Content-Type": "text/plain"})
             return
         ctype = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
-        extra = route.headers if route else {}
+        extra = route.headers if route and route.status is None else {}  # not a recovered error's
         self._send(handler, 200, file.read_bytes(), {"Content-Type": ctype, **extra})
 
     @staticmethod

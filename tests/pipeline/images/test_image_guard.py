@@ -1,0 +1,119 @@
+"""The request guard: what an image request may reach and read."""
+
+from __future__ import annotations
+
+import ipaddress
+import urllib.error
+import urllib.request
+
+import pytest
+
+from pipeline.images.guard import FetchPolicy, Refused, build_opener, guarded_urlopen
+from pipeline.images.serve import ImageServer, Route
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "127.0.0.1",
+        "10.1.2.3",
+        "172.16.0.1",
+        "192.168.1.1",
+        "169.254.169.254",
+        "224.0.0.1",
+        "0.0.0.0",
+        "100.64.0.1",
+        "::1",
+        "fe80::1",
+        "fc00::1",
+        "::ffff:10.0.0.1",
+        "240.0.0.1",
+    ],
+)
+def test_non_public_addresses_are_refused_by_default(address):
+    assert FetchPolicy().refusal(ipaddress.ip_address(address)) is not None
+
+
+@pytest.mark.parametrize("address", ["8.8.8.8", "151.101.1.69", "2606:4700::6810:84e5"])
+def test_public_addresses_are_allowed(address):
+    assert FetchPolicy().refusal(ipaddress.ip_address(address)) is None
+
+
+def test_an_allowlist_opens_exactly_its_networks():
+    policy = FetchPolicy(allow_networks=["127.0.0.1/32", "10.8.0.0/16"])
+    assert policy.refusal(ipaddress.ip_address("127.0.0.1")) is None
+    assert policy.refusal(ipaddress.ip_address("10.8.3.4")) is None
+    assert policy.refusal(ipaddress.ip_address("127.0.0.2")) == "127.0.0.2 is a loopback address"
+    assert policy.refusal(ipaddress.ip_address("10.9.0.1")) == "10.9.0.1 is a private address"
+
+
+@pytest.fixture
+def servers():
+    """An allowed server on 127.0.0.1 and a second listener on 127.0.0.2, which must never be reached."""
+    with ImageServer() as allowed, ImageServer(host="127.0.0.2") as forbidden:
+        yield allowed, forbidden
+
+
+def fetch(url: str, policy: FetchPolicy) -> bytes:
+    with build_opener(policy).open(url, timeout=5) as r:
+        return r.read()
+
+
+def test_a_redirect_or_a_name_that_leads_to_a_refused_address_never_reaches_it(servers):
+    allowed, forbidden = servers
+    policy = FetchPolicy(allow_networks=["127.0.0.1/32"])
+    forbidden.routes["/secret"] = Route(200, PNG, {"Content-Type": "image/png"})
+    target = f"http://127.0.0.2:{forbidden.port}/secret"
+    allowed.routes["/hop"] = Route(302, b"", {"Location": target})
+    allowed.routes["/hop-decimal"] = Route(
+        302, b"", {"Location": f"http://2130706434:{forbidden.port}/secret"}
+    )
+    allowed.routes["/hop-mapped"] = Route(
+        301, b"", {"Location": f"http://[::ffff:127.0.0.2]:{forbidden.port}/secret"}
+    )
+    for path in ("/hop", "/hop-decimal", "/hop-mapped"):
+        with pytest.raises(
+            urllib.error.URLError, match=r"\[loom:refused_address\] .*127\.0\.0\.2 is a loopback"
+        ):
+            fetch(allowed.url + path, policy)
+    with pytest.raises(urllib.error.URLError, match=r"\[loom:refused_address\]"):
+        fetch(target, policy)
+    with pytest.raises(urllib.error.URLError, match=r"\[loom:refused_address\] localhost: 127\.0\.0\.1"):
+        fetch(f"http://localhost:{allowed.port}/x.png", FetchPolicy())  # a name that resolves inward
+    assert allowed.requests["/hop"] == allowed.requests["/hop-decimal"] == 1
+    assert sum(forbidden.requests.values()) == 0
+
+
+def test_only_http_and_https_are_fetched(tmp_path):
+    (tmp_path / "passwd").write_text("root:x:0:0")
+    with pytest.raises(urllib.error.URLError, match="unknown url type: file"):
+        fetch(f"file://{tmp_path}/passwd", FetchPolicy())
+    with pytest.raises(urllib.error.URLError, match="unknown url type: ftp"):
+        fetch("ftp://files.example/a.jpg", FetchPolicy())
+
+
+def test_content_type_and_size_are_checked(servers):
+    server, _ = servers
+    policy = FetchPolicy(allow_networks=["127.0.0.1/32"], max_bytes=1000)
+    server.routes["/page"] = Route(200, b"<html></html>", {"Content-Type": "text/html; charset=utf-8"})
+    server.routes["/big"] = Route(200, b"\xff" * 5000, {"Content-Type": "image/jpeg"})
+    server.routes["/ok"] = Route(200, PNG, {"Content-Type": "image/png"})
+    server.routes["/octets"] = Route(200, PNG, {"Content-Type": "application/octet-stream"})
+    with pytest.raises(Refused, match=r"\[loom:not_image\] content-type text/html"):
+        fetch(server.url + "/page", policy)
+    with pytest.raises(Refused, match=r"\[loom:too_large\] Content-Length 5000 > 1000"):
+        fetch(server.url + "/big", policy)
+    assert fetch(server.url + "/ok", policy) == PNG
+    assert fetch(server.url + "/octets", policy) == PNG
+
+
+def test_urlopen_is_guarded_only_inside_the_block(servers):
+    server, _ = servers
+    server.routes["/ok"] = Route(200, PNG, {"Content-Type": "image/png"})
+    with guarded_urlopen(FetchPolicy()):
+        with pytest.raises(urllib.error.URLError, match="refused_address"):
+            urllib.request.urlopen(server.url + "/ok", timeout=5)
+    with urllib.request.urlopen(server.url + "/ok", timeout=5) as r:  # the default opener again
+        assert r.read() == PNG
