@@ -55,9 +55,22 @@ def render_stats(stats: dict[str, Any], console: Console) -> None:
                 reasons.add_row(name, "dropped" if kind == "drops" else "skipped", reason, f"{n:,}")
     console.print(reasons)
 
+    if "images" in stats["steps"]:
+        render_images(stats["steps"]["images"], console)
+
     sh = stats["shards"]
     out = Table(title="Shards", title_justify="left")
-    for col in ("shards", "samples", "text", "pair", "interleaved", "images", "tokens", "size"):
+    for col in (
+        "shards",
+        "samples",
+        "text",
+        "pair",
+        "interleaved",
+        "images",
+        "image files",
+        "tokens",
+        "size",
+    ):
         out.add_column(col, justify="right")
     docs = sh["documents"]
     out.add_row(
@@ -67,7 +80,26 @@ def render_stats(stats: dict[str, Any], console: Console) -> None:
         f"{docs['pair']:,}",
         f"{docs['interleaved']:,}",
         f"{sh['images']:,}",
+        f"{sh.get('image_files', 0):,}",
         f"{sh['tokens']:,}",
         _human_bytes(sh["bytes"]),
     )
     console.print(out)
+
+
+def render_images(step: dict[str, Any], console: Console) -> None:
+    """The fetch step in one row: what was asked, fetched, failed, and what is stored."""
+    extra = step.get("extra", {})
+    table = Table(title="Images", title_justify="left")
+    for col in ("references", "distinct URLs", "ok", "failed", "retryable", "distinct images", "stored"):
+        table.add_column(col, justify="right")
+    table.add_row(
+        f"{extra.get('image_refs', 0):,}",
+        f"{step['rows_in']:,}",
+        f"{step['rows_out']:,}",
+        f"{sum(step['drops'].values()):,}",
+        f"{extra.get('retryable', 0):,}",
+        f"{extra.get('distinct_images', 0):,}",
+        _human_bytes(extra.get("image_bytes", 0)),
+    )
+    console.print(table)
