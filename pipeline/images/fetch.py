@@ -1,7 +1,7 @@
 """Downloading a list of image URLs with img2dataset, behind Loom's request guard.
 
 img2dataset does the downloading, resizing and encoding (its ``Downloader`` on one shard, its
-``Resizer``, its ``ParquetSampleWriter``), so its behaviour holds: the User-Agent with its token,
+``Resizer``; results are kept in memory), so its behaviour holds: the User-Agent with its token,
 ``X-Robots-Tag: noai``/``noimageai`` refusals, retries, sha256 of the downloaded bytes. Loom adds the
 guard of :mod:`pipeline.images.guard` around every request, a pixel cap checked on the image header
 *before* decoding, and a status per URL: ``ok`` or the reason it failed, with whether a rerun should
@@ -19,7 +19,6 @@ import time
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from pipeline.config import ImagesConfig
 from pipeline.images.guard import FetchPolicy, guarded_urlopen
@@ -120,7 +119,6 @@ def _resizer(cfg: ImagesConfig) -> Any:
 def _import_img2dataset() -> Any:
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # albumentations would phone home on import
     import img2dataset.downloader
-    import img2dataset.writer
 
     return img2dataset
 
@@ -161,8 +159,9 @@ def _download(urls: list[str], cfg: ImagesConfig) -> tuple[list[dict[str, Any]],
         shard = os.path.join(tmp, "urls.feather")
         with pa.OSFile(shard, "wb") as sink, pa.ipc.new_file(sink, pa.schema([("url", pa.string())])) as w:
             w.write_table(pa.table({"url": pa.array(urls, pa.string())}))
+        results: list[tuple[dict[str, Any], bytes | None]] = []
         downloader = i2d.downloader.Downloader(
-            sample_writer_class=i2d.writer.ParquetSampleWriter,
+            sample_writer_class=_memory_writer(results),
             resizer=_resizer(cfg),
             thread_count=cfg.threads,
             save_caption=False,
@@ -183,13 +182,29 @@ def _download(urls: list[str], cfg: ImagesConfig) -> tuple[list[dict[str, Any]],
         with guarded_urlopen(policy):
             downloader.download_shard((0, shard))  # raises when the shard as a whole fails
         log.debug("img2dataset: %d URLs in %.1fs", len(urls), time.perf_counter() - start)
-        out = pq.read_table(os.path.join(tmp, "00000.parquet"))
-    rows = []
-    for r in out.select(
-        ["url", "status", "error_message", "sha256", "width", "height", "original_width", "original_height"]
-    ).to_pylist():
-        status = classify(r["status"], r["error_message"])
-        found = {k: r[k] for k in ("sha256", "width", "height", "original_width", "original_height")}
-        rows.append(_row(r["url"], status, None if status == "ok" else r["error_message"], **found))
-    ok = out.filter(pa.compute.equal(out["status"], "success"))
-    return rows, pa.table({"url": ok["url"], "image": ok[cfg.format].cast(pa.binary())})
+    rows, ok_urls, ok_images = [], [], []
+    for meta, data in results:
+        status = classify(meta["status"], meta["error_message"])
+        found = {k: meta[k] for k in ("sha256", "width", "height", "original_width", "original_height")}
+        rows.append(_row(meta["url"], status, None if status == "ok" else meta["error_message"], **found))
+        if status == "ok":
+            ok_urls.append(meta["url"])
+            ok_images.append(data)
+    return rows, pa.table({"url": pa.array(ok_urls, pa.string()), "image": pa.array(ok_images, pa.binary())})
+
+
+def _memory_writer(sink: list[tuple[dict[str, Any], bytes | None]]) -> type:
+    """A sample writer for img2dataset's ``Downloader`` that keeps (meta, encoded bytes) in ``sink``
+    instead of writing files (the Downloader calls ``write`` from one thread)."""
+
+    class MemoryWriter:
+        def __init__(self, *args: Any, **kwargs: Any):
+            pass
+
+        def write(self, img_str: bytes | None, key: str, caption: str | None, meta: dict[str, Any]) -> None:
+            sink.append((meta, img_str))
+
+        def close(self) -> None:
+            pass
+
+    return MemoryWriter
