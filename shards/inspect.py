@@ -27,6 +27,8 @@ def describe(doc: dict[str, Any], width: int = 100) -> str:
     for text, image in zip(doc["texts"], doc["images"], strict=True):
         if image is not None:
             size = f"{image['width'] or '?'}x{image['height'] or '?'}"
+            if image.get("sha256"):
+                size += f" sha256:{image['sha256'][:12]}"
             lines.append(
                 f"  [image {size}] {image['url']}" + (f"  alt={image['alt']!r}" if image["alt"] else "")
             )

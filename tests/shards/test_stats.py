@@ -1,0 +1,56 @@
+"""``loom stats``: the tables a data engineer reads after a run."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from shards.stats import render_stats
+
+
+def step(rows_in, rows_out, drops=None, skipped=None, extra=None):
+    return {
+        "rows_in": rows_in,
+        "rows_out": rows_out,
+        "drops": drops or {},
+        "skipped": skipped or {},
+        "seconds": 1.0,
+        "wall_seconds": 1.0,
+        "parts": 1,
+        "extra": extra or {},
+    }
+
+
+def test_the_images_step_gets_its_own_table():
+    stats = {
+        "job": "demo",
+        "fingerprint": "f",
+        "loom_version": "0.1.0",
+        "format_version": 2,
+        "seconds": 3.0,
+        "steps": {
+            "documents": step(36, 34, {"bad_url": 1, "empty_caption": 1}),
+            "images": step(
+                30,
+                25,
+                {"http_404": 2, "not_image": 1, "decode_error": 1, "noai": 1},
+                {"duplicate_url": 4},
+                {"image_refs": 34, "retryable": 0, "distinct_images": 25, "image_bytes": 397_619},
+            ),
+        },
+        "shards": {
+            "count": 1,
+            "samples": 29,
+            "documents": {"text": 0, "pair": 29, "interleaved": 0},
+            "images": 29,
+            "image_files": 29,
+            "tokens": 0,
+            "bytes": 500_000,
+        },
+    }
+    console = Console(record=True, width=200)
+    render_stats(stats, console)
+    text = console.export_text()
+    assert "│ images    │     1 │      30 │       25 │   83.3 │       5 │" in text
+    assert "│ images    │ skipped │ duplicate_url │     4 │" in text
+    images_row = next(line for line in text.splitlines() if "388.3 KB" in line)
+    assert [c.strip() for c in images_row.split("│")[1:-1]] == ["34", "30", "25", "5", "0", "25", "388.3 KB"]
