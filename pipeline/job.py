@@ -14,7 +14,7 @@ import pyarrow as pa
 from pipeline import __version__
 from pipeline.config import JobSpec, JobSpecError, check_inputs, is_remote
 from pipeline.images.join import JoinStep
-from pipeline.images.table import IMAGES, ImagesStep
+from pipeline.images.table import IMAGE_TABLE, IMAGES, ImagesStep, ImageTableStep, drop_fetched
 from pipeline.runner import Part, Step, StepResult, run_step
 from pipeline.steps import DocumentsStep, plan_parts
 from pipeline.storage import Storage
@@ -122,10 +122,11 @@ class RaySession:
 
 
 def job_steps(spec: JobSpec, storage: Storage, parts: list[Part]) -> list[Step]:
-    """The steps, in order: documents, images and join (when images are fetched), shards."""
+    """The steps, in order: documents; images, image_table and join (when images are fetched); shards."""
     steps: list[Step] = [DocumentsStep(spec, storage, parts)]
     if spec.images.fetch:
-        steps += [ImagesStep(spec, storage, parts), JoinStep(spec, storage, parts)]
+        images = ImagesStep(spec, storage, parts)
+        steps += [images, ImageTableStep(images), JoinStep(spec, storage, parts)]
     return [*steps, ShardsStep(spec, storage, parts)]
 
 
@@ -175,6 +176,8 @@ def run_job(
                 res.wall_seconds,
             )
             results.append(res)
+            if res.name == IMAGE_TABLE:
+                drop_fetched(storage)
     finally:
         if session:
             session.close()

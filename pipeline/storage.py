@@ -113,6 +113,17 @@ class Storage:
         pq.write_table(table, buf, compression="zstd")
         self.write_bytes(rel, buf.getvalue())
 
+    def write_parquet_groups(self, rel: str, table: pa.Table, column: str) -> None:
+        """Write ``table`` (sorted by ``column``) with one row group per value of ``column``, so that a
+        reader filtering on it reads only that group."""
+        buf = io.BytesIO()
+        with pq.ParquetWriter(buf, table.schema, compression="zstd") as writer:
+            if not table.num_rows:
+                writer.write_table(table)
+            for value in pc.unique(table[column]).to_pylist():
+                writer.write_table(table.filter(pc.equal(table[column], value)))
+        self.write_bytes(rel, buf.getvalue())
+
     def read_parquet(self, rel: str, columns: list[str] | None = None) -> pa.Table:
         fs, _ = self._fs_and_base
         return pq.read_table(self._full(rel), filesystem=fs, columns=columns)

@@ -56,7 +56,7 @@ def render_stats(stats: dict[str, Any], console: Console) -> None:
     console.print(reasons)
 
     if "images" in stats["steps"]:
-        render_images(stats["steps"]["images"], console)
+        render_images(stats["steps"]["images"], stats["steps"].get("image_table", {}), console)
 
     sh = stats["shards"]
     out = Table(title="Shards", title_justify="left")
@@ -87,9 +87,10 @@ def render_stats(stats: dict[str, Any], console: Console) -> None:
     console.print(out)
 
 
-def render_images(step: dict[str, Any], console: Console) -> None:
-    """The fetch step in one row: what was asked, fetched, failed, and what is stored."""
+def render_images(step: dict[str, Any], table_step: dict[str, Any], console: Console) -> None:
+    """The images in one row: references, URLs asked, fetched, failed; distinct images stored."""
     extra = step.get("extra", {})
+    stored = table_step.get("extra", {})
     table = Table(title="Images", title_justify="left")
     for col in ("references", "distinct URLs", "ok", "failed", "retryable", "distinct images", "stored"):
         table.add_column(col, justify="right")
@@ -99,7 +100,7 @@ def render_images(step: dict[str, Any], console: Console) -> None:
         f"{step['rows_out']:,}",
         f"{sum(step['drops'].values()):,}",
         f"{extra.get('retryable', 0):,}",
-        f"{extra.get('distinct_images', 0):,}",
-        _human_bytes(extra.get("image_bytes", 0)),
+        f"{stored.get('distinct_images', 0):,}",
+        _human_bytes(stored.get("image_bytes", 0)),
     )
     console.print(table)

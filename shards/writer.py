@@ -23,7 +23,7 @@ import webdataset as wds
 
 from pipeline.config import JobSpec
 from pipeline.images.join import joined_path
-from pipeline.images.table import IMAGES
+from pipeline.images.table import IMAGE_TABLE, table_bucket, table_part, table_path
 from pipeline.runner import Part, PartStats
 from pipeline.stage import Resources
 from pipeline.steps import documents_path
@@ -144,13 +144,16 @@ class ShardsStep:
         return joined_path(part) if self.spec.images.fetch else documents_path(part)
 
     def _images(self, docs: list[dict[str, Any]]) -> dict[str, tuple[str, bytes]]:
-        """sha256 → (format, stored bytes) of the images these documents use, from the image table."""
+        """sha256 → (format, stored bytes) of the images these documents use, from the image table
+        (only the table parts that hold them are read)."""
         wanted = sorted({im["sha256"] for d in docs for im in d["images"] if im and im["sha256"]})
-        tables = [f"work/{IMAGES}/{n}" for n in self.storage.list(f"work/{IMAGES}", ".table.parquet")]
-        if not wanted or not tables:
+        parts = self.storage.list(f"work/{IMAGE_TABLE}", ".parquet")
+        if not wanted or not parts:
             return {}
+        buckets = {table_bucket(h, len(parts)) for h in wanted}
+        files = [table_path(table_part(b)) for b in sorted(buckets)]
         where = pc.field("sha256").isin(pa.array(wanted, pa.string()))
-        found = self.storage.read_parquets(tables, ["sha256", "format", "image"], where)
+        found = self.storage.read_parquets(files, ["sha256", "format", "image"], where)
         return {r["sha256"]: (r["format"], r["image"]) for r in found.to_pylist()}
 
     def run_part(self, part: Part) -> PartStats:

@@ -1,18 +1,25 @@
-"""The images step: every distinct image URL of the documents fetched once, into a content-addressed table.
+"""Image acquisition in two steps: fetch every distinct URL once, then keep every distinct image once.
 
-URLs are spread over fetch parts by a hash of the URL, so the copies of one URL — in one document or
-in thousands — meet in the same part and are fetched once, with no global list anywhere. The number
-of parts follows from the image references the documents step counted (``images.urls_per_part``), so
-it is the same on every run of the job. Each part writes, under ``OUT/work/images/``:
+**images** — URLs are spread over fetch parts by a hash of the URL, so the copies of one URL — in one
+document or in thousands — meet in the same part and are fetched once, with no global list
+anywhere. The number of parts follows from the image references the documents step counted
+(``images.urls_per_part``), so it is the same on every run of the job. Each part writes, under
+``OUT/work/images/``:
 
-- ``<part>.table.parquet`` — the image table: one row per distinct image, keyed by the **sha256 of
-  the downloaded bytes**, with the stored (resized, re-encoded) bytes, their format and size, the
-  original size and every URL that gave these bytes;
 - ``<part>.urls.parquet`` — the fetch log: one row per URL with its status (``ok`` or why not), the
-  error message, whether a rerun should retry it, its sha256 and how many runs requested it.
+  error message, whether a rerun should retry it, its sha256 and how many runs requested it;
+- ``<part>.fetched.parquet`` — what it fetched, one row per sha256, each row group holding one
+  table bucket (so the next step reads only its bucket). Deleted once the image table is built.
 
-A part that is run again — ``loom run --retry-images`` reopens the parts whose log has retryable
-failures — keeps every final result of its log and fetches only the retryable failures.
+**image_table** — the same images reached through URLs of different fetch parts meet here: table
+part ``b`` merges the rows of bucket ``b`` (a hash of the sha256) of every fetch part into
+``OUT/work/image_table/table-<b>.parquet``, **one row per distinct image**, keyed by the sha256 of the
+downloaded bytes, with the stored (resized, re-encoded) bytes, their format and size, the original
+size and every URL that gave these bytes.
+
+A fetch part that is run again — ``loom run --retry-images`` reopens the parts whose log has
+retryable failures — keeps every final result of its log and fetches only the retryable failures;
+the table parts then merge the new images into the table.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from pipeline.steps import DOCUMENTS, documents_path
 from pipeline.storage import Storage
 
 IMAGES = "images"
+IMAGE_TABLE = "image_table"
 
 IMAGE_TABLE_SCHEMA = pa.schema(
     [
@@ -48,8 +56,24 @@ IMAGE_TABLE_SCHEMA = pa.schema(
 )
 
 
+FETCHED_SCHEMA = IMAGE_TABLE_SCHEMA.append(pa.field("bucket", pa.int32()))
+
+
+def fetched_path(part: str) -> str:
+    return f"work/{IMAGES}/{part}.fetched.parquet"
+
+
 def table_path(part: str) -> str:
-    return f"work/{IMAGES}/{part}.table.parquet"
+    return f"work/{IMAGE_TABLE}/{part}.parquet"
+
+
+def table_bucket(sha256: str, buckets: int) -> int:
+    """The image-table part of an image."""
+    return int(sha256[:12], 16) % buckets
+
+
+def table_part(bucket: int) -> str:
+    return f"table-{bucket:05d}"
 
 
 def log_path(part: str) -> str:
@@ -123,9 +147,18 @@ class ImagesStep:
                 pa.array([attempts.get(u, 0) + 1 for u in fetched["url"].to_pylist()], pa.int32()),
             )
         log = pa.concat_tables([keep, fetched]).sort_by("url")
-        table = self._table(log, images, self.storage.read_parquet(table_path(part.name)) if before else None)
-        self.storage.write_parquet(table_path(part.name), table)
-        self.storage.write_parquet(log_path(part.name), log)  # the log last: it says the table is whole
+        staged = fetched_path(part.name)
+        table = self._table(
+            log, images, self.storage.read_parquet(staged) if before and self.storage.exists(staged) else None
+        )
+        table = table.append_column(
+            "bucket",
+            pa.array(
+                [table_bucket(h, part.args["buckets"]) for h in table["sha256"].to_pylist()], pa.int32()
+            ),
+        ).sort_by([("bucket", "ascending"), ("sha256", "ascending")])
+        self.storage.write_parquet_groups(staged, table, "bucket")
+        self.storage.write_parquet(log_path(part.name), log)  # the log last: it says the fetch is whole
         statuses = Counter(log["status"].to_pylist())
         ok = statuses.pop("ok", 0)
         return PartStats(
@@ -137,8 +170,7 @@ class ImagesStep:
                 "image_refs": refs,
                 "requested": len(todo),
                 "retryable": int(pc.sum(log["retryable"]).as_py() or 0),
-                "distinct_images": table.num_rows,
-                "image_bytes": int(pc.sum(pc.binary_length(table["image"])).as_py() or 0),
+                "fetched_images": table.num_rows,
             },
         )
 
@@ -150,7 +182,7 @@ class ImagesStep:
         """One row per sha256: the earlier table's rows, then this run's new images."""
         rows: dict[str, dict[str, Any]] = {}
         if before is not None:
-            rows = {r["sha256"]: r for r in before.to_pylist()}
+            rows = {r["sha256"]: r for r in before.drop_columns(["bucket"]).to_pylist()}
         found = {r["url"]: r for r in log.filter(pc.equal(log["status"], "ok")).to_pylist()}
         for url, data in zip(images["url"].to_pylist(), images["image"].to_pylist(), strict=True):
             r = found[url]
@@ -168,3 +200,56 @@ class ImagesStep:
         return pa.Table.from_pylist(
             sorted(rows.values(), key=lambda r: r["sha256"]), schema=IMAGE_TABLE_SCHEMA
         )
+
+
+def merge_images(tables: list[pa.Table]) -> pa.Table:
+    """One row per sha256 (the first row's bytes and sizes), with the URLs of all rows."""
+    rows: dict[str, dict[str, Any]] = {}
+    for table in tables:
+        for r in table.select(IMAGE_TABLE_SCHEMA.names).to_pylist():
+            row = rows.setdefault(r["sha256"], {**r, "urls": []})
+            row["urls"] = sorted({*row["urls"], *r["urls"]})
+    return pa.Table.from_pylist(sorted(rows.values(), key=lambda r: r["sha256"]), schema=IMAGE_TABLE_SCHEMA)
+
+
+class ImageTableStep:
+    """Fetched images of every fetch part → the image table, one row per distinct image."""
+
+    name = IMAGE_TABLE
+    resources = Resources(cpus=1)
+
+    def __init__(self, images: ImagesStep):
+        self.images = images
+        self.storage = images.storage
+
+    def parts(self) -> list[Part]:
+        n = len(self.images.parts())  # as many table parts as fetch parts
+        return [Part(table_part(b), {"bucket": b, "buckets": n}) for b in range(n)]
+
+    def run_part(self, part: Part) -> PartStats:
+        staged = [f"work/{IMAGES}/{n}" for n in self.storage.list(f"work/{IMAGES}", ".fetched.parquet")]
+        tables = []
+        if self.storage.exists(table_path(part.name)):  # a rerun after --retry-images: keep what is there
+            tables.append(self.storage.read_parquet(table_path(part.name)))
+        if staged:
+            tables.append(self.storage.read_parquets(staged, where=pc.field("bucket") == part.args["bucket"]))
+        rows_in = sum(t.num_rows for t in tables)
+        table = merge_images(tables)
+        self.storage.write_parquet(table_path(part.name), table)
+        return PartStats(
+            rows_in=rows_in,
+            rows_out=table.num_rows,
+            skipped=Counter(
+                {"duplicate_image": rows_in - table.num_rows} if rows_in > table.num_rows else {}
+            ),
+            extra={
+                "distinct_images": table.num_rows,
+                "image_bytes": int(pc.sum(pc.binary_length(table["image"])).as_py() or 0),
+            },
+        )
+
+
+def drop_fetched(storage: Storage) -> None:
+    """Once the image table is whole, the fetch parts' copies of the images go."""
+    for name in storage.list(f"work/{IMAGES}", ".fetched.parquet"):
+        storage.delete(f"work/{IMAGES}/{name}")

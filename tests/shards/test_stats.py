@@ -34,8 +34,9 @@ def test_the_images_step_gets_its_own_table():
                 25,
                 {"http_404": 2, "not_image": 1, "decode_error": 1, "noai": 1},
                 {"duplicate_url": 4},
-                {"image_refs": 34, "retryable": 0, "distinct_images": 25, "image_bytes": 397_619},
+                {"image_refs": 34, "retryable": 0, "fetched_images": 25},
             ),
+            "image_table": step(25, 25, extra={"distinct_images": 25, "image_bytes": 397_619}),
         },
         "shards": {
             "count": 1,
@@ -50,7 +51,7 @@ def test_the_images_step_gets_its_own_table():
     console = Console(record=True, width=200)
     render_stats(stats, console)
     text = console.export_text()
-    assert "│ images    │     1 │      30 │       25 │   83.3 │       5 │" in text
-    assert "│ images    │ skipped │ duplicate_url │     4 │" in text
-    images_row = next(line for line in text.splitlines() if "388.3 KB" in line)
-    assert [c.strip() for c in images_row.split("│")[1:-1]] == ["34", "30", "25", "5", "0", "25", "388.3 KB"]
+    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in text.splitlines() if "│" in line]
+    assert ["images", "1", "30", "25", "83.3", "5", "1.0", "1.0"] in rows  # the steps table
+    assert ["images", "skipped", "duplicate_url", "4"] in rows  # drops and skips by reason
+    assert ["34", "30", "25", "5", "0", "25", "388.3 KB"] in rows  # the images table

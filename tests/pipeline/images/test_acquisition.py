@@ -91,6 +91,10 @@ def fetch_log(out: Path) -> dict[str, dict]:
     return {urlsplit(r["url"]).path: r for f in logs for r in pq.read_table(f).to_pylist()}
 
 
+def image_table(out: Path) -> pa.Table:
+    return pa.concat_tables(pq.read_table(f) for f in sorted((out / "work/image_table").glob("*.parquet")))
+
+
 def test_every_url_gets_its_status_and_a_rerun_fetches_only_the_retryable_ones(web, tmp_path):
     server, forbidden, rows, expected = web
     spec = pair_job(tmp_path, rows)
@@ -117,18 +121,14 @@ def test_every_url_gets_its_status_and_a_rerun_fetches_only_the_retryable_ones(w
     ok_pairs = ROWS + REPEATS - sum(failures.values())
     assert first.samples == ok_pairs
 
-    # 103 URLs serve 25 distinct photos: each fetch part stores each photo once, with all its URLs
-    # (the same bytes reached through URLs of two fetch parts are stored by both: a known gap)
+    # 103 URLs serve 25 distinct photos, spread over 4 fetch parts: the image table holds each once
     photos = {server.routes[p].file for p, r in log.items() if r["status"] == "ok"}
-    everywhere, urls = set(), 0
-    for f in sorted((out / "work/images").glob("*.table.parquet")):
-        table = pq.read_table(f)
-        shas = table["sha256"].to_pylist()
-        assert len(shas) == len(set(shas))
-        everywhere |= set(shas)
-        urls += sum(len(u) for u in table["urls"].to_pylist())
-    assert urls == statuses["ok"]  # every fetched URL is listed with its image
-    assert len(everywhere) == len(photos) == 25
+    table = image_table(out)
+    shas = table["sha256"].to_pylist()
+    assert len(shas) == len(set(shas)) == len(photos) == 25
+    assert sum(len(u) for u in table["urls"].to_pylist()) == statuses["ok"]  # every URL listed with its image
+    assert stats["image_table"]["parts"] == 4 and stats["image_table"]["rows_out"] == 25
+    assert not list((out / "work/images").glob("*.fetched.parquet"))  # the fetch parts' copies are gone
     assert validate_output(Storage(spec.output)).ok
 
     # The server recovers: the slow paths answer at once, the 503s have used up their failure.
@@ -144,6 +144,9 @@ def test_every_url_gets_its_status_and_a_rerun_fetches_only_the_retryable_ones(w
     assert Counter(r["status"] for r in log.values())["ok"] == ROWS - sum(failures.values()) + 5
     assert {log[p]["attempts"] for p in asked} == {2}
     assert second.samples == ok_pairs + 5
+    table = image_table(out)  # the recovered URLs serve photos it holds already: their rows gain URLs
+    assert len(table) == 25
+    assert sum(len(u) for u in table["urls"].to_pylist()) == statuses["ok"] + 5
     report = validate_output(Storage(spec.output))
     assert report.ok, report.problems
     assert sum(forbidden.requests.values()) == 0
@@ -156,7 +159,7 @@ def test_one_image_used_by_many_documents_is_fetched_and_stored_once(web, tmp_pa
     shared = urlsplit(rows[0]["URL"]).path
     assert server.requests[shared] == 1
     out = Path(spec.output)
-    table = pa.concat_tables(pq.read_table(f) for f in sorted((out / "work/images").glob("*.table.parquet")))
+    table = image_table(out)
     row = next(r for r in table.to_pylist() if rows[0]["URL"] in r["urls"])
     assert sum(rows[0]["URL"] in r["urls"] for r in table.to_pylist()) == 1
     docs = pq.read_table(out / "work/join/laion-00000.parquet").to_pylist()
