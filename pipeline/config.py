@@ -200,6 +200,11 @@ class RunConfig(_Model):
     batch_rows: int = Field(256, ge=1, description="Rows per Arrow batch given to a stage.")
 
 
+#: [images] keys that change how fetching runs, not what it makes: a rerun may change them
+#: (e.g. a longer timeout for --retry-images).
+HOW_IMAGES_RUN = {"threads", "timeout", "retries"}
+
+
 class JobSpec(_Model):
     name: str = Field("loom", description="A label for the job, shown in stats.")
     output: str = Field(description="Output root: a local path or s3://bucket/prefix.")
@@ -221,7 +226,7 @@ class JobSpec(_Model):
 
     def fingerprint(self) -> str:
         """What makes two runs the same job: everything but where and how it runs."""
-        data = self.model_dump(mode="json", exclude={"ray", "output"})
+        data = self.model_dump(mode="json", exclude={"ray": True, "output": True, "images": HOW_IMAGES_RUN})
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -61,6 +61,9 @@ def test_the_fingerprint_ignores_where_and_how_a_job_runs():
     one = parse_job(base)
     assert one.fingerprint() == parse_job({**base, "output": "b", "ray": {"num_cpus": 2}}).fingerprint()
     assert one.fingerprint() != parse_job({**base, "shards": {"max_samples": 5}}).fingerprint()
+    # how images are fetched is not what the job makes; which images and how they are stored is
+    assert one.fingerprint() == parse_job({**base, "images": {"timeout": 60, "threads": 4}}).fingerprint()
+    assert one.fingerprint() != parse_job({**base, "images": {"max_size": 256}}).fingerprint()
 
 
 def test_two_sources_need_two_names():
@@ -68,3 +71,19 @@ def test_two_sources_need_two_names():
         parse_job({"output": "o", "sources": [{"paths": ["a"]}, {"paths": ["b"]}]})
     spec = parse_job({"output": "o", "sources": [{"paths": ["a"]}, {"paths": ["b"], "name": "cc2"}]})
     assert [s.name for s in spec.sources] == ["cc", "cc2"]
+
+
+def test_pair_sources_and_images_are_checked_with_one_line_errors():
+    base = {"output": "o", "sources": [{"type": "pairs", "paths": ["p.parquet"], "preset": "laion"}]}
+    spec = parse_job(base)
+    assert spec.sources[0].setting("url_column") == "URL" and spec.images.allow_networks == []
+    with pytest.raises(JobSpecError, match=r"^job spec: sources\.0\.preset: Input should be 'laion'"):
+        parse_job({**base, "sources": [{"type": "pairs", "paths": ["p"], "preset": "laion5b"}]})
+    with pytest.raises(JobSpecError, match=r"^job spec: sources\.0\.caption: unknown key"):
+        parse_job({**base, "sources": [{"type": "pairs", "paths": ["p"], "caption": "TEXT"}]})
+    with pytest.raises(
+        JobSpecError, match=r"images\.allow_networks: 'intranet' is not an IP address or network"
+    ):
+        parse_job({**base, "images": {"allow_networks": ["intranet"]}})
+    with pytest.raises(JobSpecError, match=r"images: for png, `quality` is the compression level, 0-9"):
+        parse_job({**base, "images": {"format": "png"}})
