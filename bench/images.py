@@ -17,8 +17,9 @@ Three figures, every tool with the same settings (T threads, ``image_size`` 1024
   download loop only, no process start-up): the stricter reference;
 * ``loom_images_s`` — ``pipeline.images.fetch.fetch_urls``: img2dataset's ``Downloader`` behind Loom's
   request guard, the pixel pre-check and the status classification, the bytes kept in memory;
-* ``loom_step_images_s`` — the whole images step, ``ImagesStep.run_part``: the URLs read from a
-  documents parquet, bucketed, fetched, the image table and the fetch log written.
+* ``loom_step_images_s`` — the images and image_table steps (``ImagesStep.run_part`` then
+  ``ImageTableStep.run_part``): the URLs read from a documents parquet, bucketed, fetched, the fetch
+  log written, the image table built.
 
 After one warm-up run each, the tools take turns for R rounds (the order flips every round) so that
 machine noise hits all of them alike; each figure is the median over the rounds.
@@ -52,7 +53,7 @@ import pyarrow.parquet as pq
 from pipeline.config import ImagesConfig, JobSpec, parse_job
 from pipeline.images.fetch import fetch_urls
 from pipeline.images.serve import ImageServer
-from pipeline.images.table import ImagesStep
+from pipeline.images.table import ImagesStep, ImageTableStep
 from pipeline.runner import Part, PartStats, marker_path
 from pipeline.schema import DOC_SCHEMA, doc_id, empty_meta
 from pipeline.steps import DOCUMENTS, documents_path
@@ -250,7 +251,7 @@ def write_documents(urls: list[str], root: Path, cfg: ImagesConfig) -> tuple[Job
 
 
 def run_loom_step(urls: list[str], work: Path, threads: int) -> Run:
-    """The whole images step on one part: documents parquet → fetch → image table + fetch log."""
+    """The images and image_table steps on one part: documents parquet → fetch → fetch log → image table."""
     root = work / "loom-out"
     spec, storage, doc_parts = write_documents(urls, root, loom_config(threads, len(urls)))
     assert spec.images.threads == threads
@@ -259,10 +260,11 @@ def run_loom_step(urls: list[str], work: Path, threads: int) -> Run:
     assert len(parts) == 1, f"{len(parts)} fetch parts, expected one"
     start = time.perf_counter()
     stats = step.run_part(parts[0])
+    table = ImageTableStep(step)
+    distinct = table.run_part(table.parts()[0]).extra["distinct_images"]
     seconds = time.perf_counter() - start
     if stats.drops:
         log.warning("loom step: failures %s", dict(stats.drops))
-    distinct = stats.extra["distinct_images"]
     log.debug("loom step: %d ok, %d distinct images", stats.rows_out, distinct)
     shutil.rmtree(root, ignore_errors=True)
     return Run(seconds, stats.rows_out)
