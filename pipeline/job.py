@@ -210,6 +210,7 @@ def build_stats(
         "format_version": FORMAT_VERSION,
         "seconds": round(seconds, 3),
         "steps": steps,
+        "step_order": [res.name for res in results],  # stats.json sorts keys; this is the run order
         "shards": {
             "count": len(rows),
             "samples": sum(r["samples"] for r in rows),

@@ -24,6 +24,12 @@ def _human_bytes(n: float) -> str:
     return str(n)
 
 
+def ordered_steps(stats: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The steps in the order they ran (``step_order``; older stats: as stored)."""
+    order = stats.get("step_order") or list(stats["steps"])
+    return [(name, stats["steps"][name]) for name in order]
+
+
 def render_stats(stats: dict[str, Any], console: Console) -> None:
     console.print(
         f"[bold]{stats['job']}[/bold]  fingerprint {stats['fingerprint']}  "
@@ -31,8 +37,8 @@ def render_stats(stats: dict[str, Any], console: Console) -> None:
     )
     steps = Table(title="Steps", title_justify="left")
     for col in ("step", "parts", "rows in", "rows out", "kept %", "dropped", "part s", "wall s"):
-        steps.add_column(col, justify="left" if col == "step" else "right")
-    for name, s in stats["steps"].items():
+        steps.add_column(col, justify="left" if col == "step" else "right", no_wrap=col == "step")
+    for name, s in ordered_steps(stats):
         kept = 100.0 * s["rows_out"] / s["rows_in"] if s["rows_in"] else 100.0
         steps.add_row(
             name,
@@ -48,8 +54,8 @@ def render_stats(stats: dict[str, Any], console: Console) -> None:
 
     reasons = Table(title="Drops and skips by reason", title_justify="left")
     for col in ("step", "kind", "reason", "count"):
-        reasons.add_column(col, justify="right" if col == "count" else "left")
-    for name, s in stats["steps"].items():
+        reasons.add_column(col, justify="right" if col == "count" else "left", no_wrap=col != "count")
+    for name, s in ordered_steps(stats):
         for kind in ("drops", "skipped"):
             for reason, n in sorted(s[kind].items(), key=lambda kv: -kv[1]):
                 reasons.add_row(name, "dropped" if kind == "drops" else "skipped", reason, f"{n:,}")

@@ -27,6 +27,7 @@ def test_the_images_step_gets_its_own_table():
         "loom_version": "0.1.0",
         "format_version": 2,
         "seconds": 3.0,
+        "step_order": ["documents", "images", "image_table"],
         "steps": {
             "documents": step(36, 34, {"bad_url": 1, "empty_caption": 1}),
             "images": step(
@@ -55,3 +56,4 @@ def test_the_images_step_gets_its_own_table():
     assert ["images", "1", "30", "25", "83.3", "5", "1.0", "1.0"] in rows  # the steps table
     assert ["images", "skipped", "duplicate_url", "4"] in rows  # drops and skips by reason
     assert ["34", "30", "25", "5", "0", "25", "388.3 KB"] in rows  # the images table
+    assert [r[0] for r in rows[:3]] == ["documents", "images", "image_table"]  # in the order they ran
