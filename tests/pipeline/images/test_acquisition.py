@@ -74,6 +74,7 @@ def web(shared_data):
 
 
 def pair_job(tmp_path: Path, rows: list[dict], **images):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     table = tmp_path / "pairs.parquet"
     pq.write_table(pa.Table.from_pylist(rows), table)
     return parse_job(
@@ -176,3 +177,15 @@ def test_without_an_allowlist_the_local_server_is_never_contacted(web, tmp_path)
     assert sum(server.requests.values()) == 0
     log = fetch_log(Path(spec.output))
     assert {r["status"] for r in log.values()} == {"refused_address"}
+
+
+def test_local_ray_and_one_process_write_the_same_shards(web, tmp_path, local_ray):
+    _, _, rows, _ = web
+    subset = rows[:40] + rows[-REPEATS:]
+    manifests = []
+    for where, use_ray in (("ray", True), ("here", False)):
+        spec = pair_job(tmp_path / where, subset, urls_per_part=12)  # 5 fetch parts for 2 workers
+        run_job(spec, use_ray=use_ray)
+        manifests.append(pq.read_table(Path(spec.output) / "manifest.parquet").to_pylist())
+    assert manifests[0] == manifests[1]
+    assert sum(r["image_files"] for r in manifests[0]) == len(subset)
