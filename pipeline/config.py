@@ -151,7 +151,9 @@ class ImagesConfig(_Model):
         89_478_485, ge=1, description="More pixels are refused before decoding (too_many_pixels)."
     )
     min_side: int = Field(0, ge=0, description="A smaller original image is refused (too_small).")
-    max_aspect_ratio: float = Field(float("inf"), gt=0, description="A more elongated image is refused.")
+    max_aspect_ratio: float | None = Field(
+        None, gt=0, description="A more elongated image is refused (bad_aspect_ratio); none: no limit."
+    )
     format: Literal["jpg", "png", "webp"] = Field("jpg", description="Encoding of the stored images.")
     quality: int = Field(95, ge=0, le=100, description="jpg/webp quality (png: compression level 0-9).")
     max_size: int = Field(1024, ge=1, description="Side length for resize_mode (img2dataset's image_size).")

@@ -112,7 +112,7 @@ def _resizer(cfg: ImagesConfig) -> Any:
         encode_format=cfg.format,
         min_image_size=cfg.min_side,
         max_image_area=cfg.max_pixels,
-        max_aspect_ratio=cfg.max_aspect_ratio,
+        max_aspect_ratio=cfg.max_aspect_ratio or float("inf"),
     )
 
 

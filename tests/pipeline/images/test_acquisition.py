@@ -189,3 +189,23 @@ def test_local_ray_and_one_process_write_the_same_shards(web, tmp_path, local_ra
         manifests.append(pq.read_table(Path(spec.output) / "manifest.parquet").to_pylist())
     assert manifests[0] == manifests[1]
     assert sum(r["image_files"] for r in manifests[0]) == len(subset)
+
+
+def test_loom_run_retry_images_from_the_command_line(web, tmp_path, capsys):
+    from pipeline.cli import main
+
+    server, _, rows, _ = web
+    busy = urlsplit(rows[1]["URL"]).path
+    server.routes[busy] = Route(
+        503, b"busy", {"Content-Type": "text/plain"}, fail_times=1, file=server.routes[busy].file
+    )
+    spec = pair_job(tmp_path, rows[:4])
+    job = tmp_path / "job.json"
+    job.write_text(spec.model_dump_json())
+    assert main(["run", str(job)]) == 0
+    assert "done: 3 samples" in capsys.readouterr().out
+    assert main(["run", str(job)]) == 0  # a plain rerun fetches nothing
+    assert server.requests[busy] == 1
+    assert main(["run", str(job), "--retry-images"]) == 0
+    assert "done: 4 samples" in capsys.readouterr().out
+    assert server.requests[busy] == 2 and server.requests[urlsplit(rows[0]["URL"]).path] == 1
