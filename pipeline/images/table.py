@@ -179,27 +179,21 @@ class ImagesStep:
         return self.storage.read_parquet(log_path(part)) if self.storage.exists(log_path(part)) else None
 
     def _table(self, log: pa.Table, images: pa.Table, before: pa.Table | None) -> pa.Table:
-        """One row per sha256: the earlier table's rows, then this run's new images."""
-        rows: dict[str, dict[str, Any]] = {}
-        if before is not None:
-            rows = {r["sha256"]: r for r in before.drop_columns(["bucket"]).to_pylist()}
+        """One row per sha256: the earlier run's images of this part, then this run's."""
         found = {r["url"]: r for r in log.filter(pc.equal(log["status"], "ok")).to_pylist()}
-        for url, data in zip(images["url"].to_pylist(), images["image"].to_pylist(), strict=True):
-            r = found[url]
-            row = rows.setdefault(
-                r["sha256"],
-                {
-                    "sha256": r["sha256"],
-                    "format": self.spec.images.format,
-                    "image": data,
-                    **{k: r[k] for k in ("width", "height", "original_width", "original_height")},
-                    "urls": [],
-                },
-            )
-            row["urls"] = sorted({*row["urls"], url})
-        return pa.Table.from_pylist(
-            sorted(rows.values(), key=lambda r: r["sha256"]), schema=IMAGE_TABLE_SCHEMA
-        )
+        sizes = ("width", "height", "original_width", "original_height")
+        new = [
+            {
+                "sha256": found[url]["sha256"],
+                "format": self.spec.images.format,
+                "image": data,
+                **{k: found[url][k] for k in sizes},
+                "urls": [url],
+            }
+            for url, data in zip(images["url"].to_pylist(), images["image"].to_pylist(), strict=True)
+        ]
+        tables = [] if before is None else [before]
+        return merge_images([*tables, pa.Table.from_pylist(new, schema=IMAGE_TABLE_SCHEMA)])
 
 
 def merge_images(tables: list[pa.Table]) -> pa.Table:

@@ -71,9 +71,7 @@ def read_pair_batches(path: str, src: PairsSource, batch_rows: int, counts: Coun
     start = 0
     for batch in _read_columns(path, fmt, src, wanted, batch_rows, counts):
         n = batch.num_rows
-        missing = [c for c in wanted if c not in batch.column_names]
-        if missing:
-            raise ValueError(f"{path}: no column {missing[0]!r} (columns: {', '.join(batch.column_names)})")
+        check_columns(path, wanted, batch.column_names)
         caption = batch[cap_col]
         if not pa.types.is_binary(caption.type):
             caption = caption.cast(pa.string()).cast(pa.binary())
@@ -90,18 +88,20 @@ def read_pair_batches(path: str, src: PairsSource, batch_rows: int, counts: Coun
     counts["rows"] += start
 
 
+def check_columns(path: str, wanted: list[str], names: list[str]) -> None:
+    """A table without a wanted column fails its part with the columns it does have."""
+    if missing := [c for c in wanted if c not in names]:
+        raise ValueError(f"{path}: no column {missing[0]!r} (columns: {', '.join(names)})")
+
+
 def _read_columns(
     path: str, fmt: str, src: PairsSource, wanted: list[str], batch_rows: int, counts: Counter
 ) -> Iterator[pa.Table]:
     if fmt == "parquet":
         with _open_input(path) as f:
             pf = pq.ParquetFile(f)
-            names = pf.schema_arrow.names
-            cols = [c for c in wanted if c in names]
-            if len(cols) < len(wanted):  # report the missing column with the file's columns
-                yield pa.table({c: pa.array([], pa.string()) for c in names})
-                return
-            for rb in pf.iter_batches(batch_size=batch_rows, columns=cols):
+            check_columns(path, wanted, pf.schema_arrow.names)
+            for rb in pf.iter_batches(batch_size=batch_rows, columns=wanted):
                 yield pa.Table.from_batches([rb])
         return
     if fmt in ("csv", "tsv"):
