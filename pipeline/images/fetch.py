@@ -97,8 +97,8 @@ def _resizer(cfg: ImagesConfig) -> Any:
                     width, height = im.size
             except Image.DecompressionBombError as err:
                 return (*refused, f"[loom:too_many_pixels] {err}")
-            except Exception:  # noqa: BLE001 - not for PIL to judge: OpenCV decodes or refuses it below
-                width = height = 0
+            except Exception as err:  # noqa: BLE001 - no size known: OpenCV would decode it unbounded
+                return (*refused, f"[loom:decode_error] unreadable image header: {type(err).__name__}")
             if width * height > cfg.max_pixels:
                 return (*refused, f"[loom:too_many_pixels] {width}x{height} > {cfg.max_pixels} pixels")
             img_stream.seek(0)
@@ -116,8 +116,10 @@ def _resizer(cfg: ImagesConfig) -> Any:
     )
 
 
-def _import_img2dataset() -> Any:
+def _import_img2dataset(cfg: ImagesConfig) -> Any:
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # albumentations would phone home on import
+    # OpenCV's own decode limit, read when cv2 is first imported: a second line behind the header check
+    os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(cfg.max_pixels))
     import img2dataset.downloader
 
     return img2dataset
@@ -153,8 +155,8 @@ def _row(url: str, status: str, error: str | None, **found: Any) -> dict[str, An
 
 
 def _download(urls: list[str], cfg: ImagesConfig) -> tuple[list[dict[str, Any]], pa.Table]:
-    i2d = _import_img2dataset()
-    policy = FetchPolicy(cfg.allow_networks, cfg.max_bytes, cfg.timeout)
+    i2d = _import_img2dataset(cfg)
+    policy = FetchPolicy(cfg.allow_networks, cfg.max_bytes, cfg.timeout)  # deadline: 3 x timeout
     with tempfile.TemporaryDirectory(prefix="loom-fetch-") as tmp:
         shard = os.path.join(tmp, "urls.feather")
         with pa.OSFile(shard, "wb") as sink, pa.ipc.new_file(sink, pa.schema([("url", pa.string())])) as w:

@@ -47,17 +47,26 @@ class FetchPolicy:
 
     allow_networks: Sequence[str] = ()
     max_bytes: int = 20_000_000
-    timeout: float = 10.0
+    timeout: float = 10.0  # each connect and read
+    max_seconds: float | None = None  # a whole exchange (one connection); default: 3 x timeout
     _nets: tuple[IPNetwork, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         nets = tuple(ipaddress.ip_network(n, strict=False) for n in self.allow_networks)
         object.__setattr__(self, "_nets", nets)
 
+    @property
+    def deadline(self) -> float:
+        return self.max_seconds if self.max_seconds is not None else 3 * self.timeout
+
     def refusal(self, ip: IPAddress) -> str | None:
         """Why ``ip`` may not be reached (None: it may)."""
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped  # ::ffff:10.0.0.1 is 10.0.0.1
+        if isinstance(ip, ipaddress.IPv6Address):
+            inner = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+            if inner is not None:  # ::ffff:10.0.0.1, 2002:0a00:0001::, Teredo: the IPv4 address inside
+                return self.refusal(inner)
+            if ip.is_site_local:
+                return f"{ip} is a site-local address"
         if any(ip in net for net in self._nets):
             return None
         for kind in ("loopback", "link_local", "multicast", "private", "reserved", "unspecified"):
@@ -95,6 +104,7 @@ def _connect(
             if source:
                 sock.bind(source)
             sock.connect(sockaddr)
+            _watchdog.watch(sock, policy.deadline)  # connect, headers and body: within the deadline
             return sock
         except OSError as err:
             sock.close()
@@ -156,27 +166,69 @@ class _BodyGuard(urllib.request.BaseHandler):
 
 
 def _capped_reader(response: Any, policy: FetchPolicy) -> Any:
-    raw_read = response.read
-    deadline = time.monotonic() + policy.timeout
+    """``response.read`` with a byte cap over the whole body (however it is read) and the deadline of
+    the exchange: each read takes what has arrived (``read1``), so a server that drips bytes is cut
+    when the deadline passes, not after a full buffer."""
+    raw_read = getattr(response, "read1", response.read)
+    deadline = time.monotonic() + policy.deadline
+    total = 0
 
     def read(amt: int | None = None) -> bytes:
-        limit = policy.max_bytes + 1 if amt is None else min(amt, policy.max_bytes + 1)
-        chunks, total = [], 0
-        while total < limit:
+        nonlocal total
+        chunks = []
+        while amt is None or not chunks:
             if time.monotonic() > deadline:
-                raise Refused("timeout", f"body not read within {policy.timeout:g}s")
-            chunk = raw_read(min(1 << 16, limit - total))
+                raise Refused("timeout", f"response not read within {policy.deadline:g}s")
+            try:
+                chunk = raw_read(min(1 << 16, policy.max_bytes + 1 - total, amt or 1 << 16))
+            except (OSError, http.client.HTTPException):
+                if time.monotonic() > deadline:  # the watchdog cut the connection
+                    raise Refused("timeout", f"response not read within {policy.deadline:g}s") from None
+                raise
             if not chunk:
+                if time.monotonic() > deadline:
+                    raise Refused("timeout", f"response not read within {policy.deadline:g}s")
                 break
             chunks.append(chunk)
             total += len(chunk)
-            if amt is not None:
-                break
-        if total > policy.max_bytes:
-            raise Refused("too_large", f"body larger than {policy.max_bytes} bytes")
+            if total > policy.max_bytes:
+                raise Refused("too_large", f"body larger than {policy.max_bytes} bytes")
         return b"".join(chunks)
 
     return read
+
+
+class _Watchdog:
+    """Cuts connections that outlive their deadline (one thread for all of them): a socket timeout
+    bounds each read, not a server that sends a byte just before every timeout."""
+
+    def __init__(self) -> None:
+        self._socks: dict[socket.socket, float] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, sock: socket.socket, seconds: float) -> None:
+        with self._lock:
+            self._socks[sock] = time.monotonic() + seconds
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="loom-fetch-watchdog", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(0.1)
+            now = time.monotonic()
+            with self._lock:
+                due = [s for s, t in self._socks.items() if t < now or s.fileno() == -1]
+                for sock in due:
+                    del self._socks[sock]
+            for sock in due:
+                if sock.fileno() != -1:
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)
+
+
+_watchdog = _Watchdog()
 
 
 def build_opener(policy: FetchPolicy) -> urllib.request.OpenerDirector:

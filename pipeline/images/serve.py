@@ -28,6 +28,7 @@ class Route:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds before answering (a slow server)
+    drip: float = 0.0  # seconds between the bytes of the body (a server that never quite stops)
     fail_times: int | None = None
     file: str | None = None
 
@@ -89,7 +90,7 @@ class ImageServer:
         if scripted:
             if route.delay:
                 self._stop.wait(route.delay)  # returns early when the server stops
-            self._send(handler, route.status, route.body, route.headers)
+            self._send(handler, route.status, route.body, route.headers, route.drip)
             return
         rel = route.file if route and route.file else path.lstrip("/")
         file = (self.root / rel).resolve() if self.root else None
@@ -100,14 +101,26 @@ class ImageServer:
         extra = route.headers if route and route.status is None else {}  # not a recovered error's
         self._send(handler, 200, file.read_bytes(), {"Content-Type": ctype, **extra})
 
-    @staticmethod
-    def _send(handler: http.server.BaseHTTPRequestHandler, status: int, body: bytes, headers: dict) -> None:
+    def _send(
+        self,
+        handler: http.server.BaseHTTPRequestHandler,
+        status: int,
+        body: bytes,
+        headers: dict,
+        drip: float = 0.0,
+    ) -> None:
         try:
             handler.send_response(status)
             for k, v in headers.items():
                 handler.send_header(k, v)
             handler.send_header("Content-Length", str(len(body)))
             handler.end_headers()
-            handler.wfile.write(body)
+            if not drip:
+                handler.wfile.write(body)
+            for i in range(len(body) if drip else 0):
+                handler.wfile.write(body[i : i + 1])
+                handler.wfile.flush()
+                if self._stop.wait(drip):
+                    return
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout): fine
             pass

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import urllib.error
 import urllib.request
 
 import pytest
 
-from pipeline.images.guard import FetchPolicy, Refused, build_opener, guarded_urlopen
+from pipeline.images.guard import FetchPolicy, Refused, _capped_reader, build_opener, guarded_urlopen
 from pipeline.images.serve import ImageServer, Route
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -30,6 +31,8 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
         "fc00::1",
         "::ffff:10.0.0.1",
         "240.0.0.1",
+        "2002:a9fe:a9fe::1",  # 6to4 around 169.254.169.254
+        "fec0::1",
     ],
 )
 def test_non_public_addresses_are_refused_by_default(address):
@@ -117,3 +120,21 @@ def test_urlopen_is_guarded_only_inside_the_block(servers):
             urllib.request.urlopen(server.url + "/ok", timeout=5)
     with urllib.request.urlopen(server.url + "/ok", timeout=5) as r:  # the default opener again
         assert r.read() == PNG
+
+
+def test_a_server_that_drips_its_body_is_cut_at_the_deadline(servers):
+    server, _ = servers
+    server.routes["/drip"] = Route(200, PNG, {"Content-Type": "image/png"}, drip=0.2)  # 72 bytes: ~14 s
+    policy = FetchPolicy(allow_networks=["127.0.0.1/32"], timeout=0.5)  # every read is quick enough
+    with pytest.raises(Refused, match=r"\[loom:timeout\] response not read within 1.5s"):
+        fetch(server.url + "/drip", policy)
+
+
+def test_the_byte_cap_holds_over_many_small_reads():
+    """img2dataset reads the body in one call; the cap holds however a reader slices it."""
+    read = _capped_reader(io.BytesIO(b"\xff" * 5000), FetchPolicy(max_bytes=1000))
+    got = [read(100) for _ in range(10)]
+    assert sum(map(len, got)) == 1000
+    with pytest.raises(Refused, match=r"\[loom:too_large\] body larger than 1000 bytes"):
+        read(100)
+    assert _capped_reader(io.BytesIO(b"\xff" * 800), FetchPolicy(max_bytes=1000))() == b"\xff" * 800
