@@ -144,7 +144,9 @@ class ImagesConfig(_Model):
         description="Addresses/networks (CIDR) exempt from the refusal of private, loopback, link-local, "
         'multicast and reserved targets, e.g. ["127.0.0.1/32"] for a local mirror.',
     )
-    timeout: float = Field(10.0, gt=0, description="Seconds per request (connect, each read, whole body).")
+    timeout: float = Field(
+        10.0, gt=0, description="Seconds per connect and per read; a whole exchange is cut at 3x."
+    )
     retries: int = Field(0, ge=0, description="img2dataset's in-run retries of a failed download.")
     max_bytes: int = Field(20_000_000, ge=1, description="A larger response is refused (too_large).")
     max_pixels: int = Field(

@@ -140,6 +140,8 @@ def reopen_image_retries(storage: Storage, steps: list[Step]) -> int:
     for n in reopened:
         storage.delete(f"work/{IMAGES}/{n}")
     if reopened:
+        for done_file in ("manifest.parquet", "stats.json"):  # until the shards are rewritten, no result
+            storage.delete(done_file)
         later = [s.name for s in steps[[s.name for s in steps].index(IMAGES) + 1 :]]
         for step in later:
             for n in storage.list(f"work/{step}", ".done"):

@@ -65,7 +65,9 @@ def plan_parts(spec: JobSpec) -> list[Part]:
     """
     parts = []
     for i, src in enumerate(spec.sources):
-        files = list_files(src) if isinstance(src, CommonCrawlSource) else expand_paths(src.paths)
+        files = (
+            list_files(src) if isinstance(src, CommonCrawlSource) else expand_paths(src.paths)[: src.limit]
+        )
         missing = [f for f in files if not is_remote(f) and not os.path.isfile(f)]
         if missing:
             raise JobSpecError(

@@ -23,13 +23,17 @@ import pyarrow.parquet as pq
 
 from pipeline.config import PairsSource, is_remote
 from pipeline.schema import DOC_SCHEMA, DROP_REASON, doc_id, empty_meta
+from pipeline.sources.paths import split_query
 from pipeline.stage import Resources
 
 RAW_PAIR_SCHEMA = pa.schema(
     [
-        ("url", pa.string()),
+        (
+            "url",
+            pa.binary(),
+        ),  # bytes until the stage decodes them: a bad one is a dropped row, not a failed file
         ("caption", pa.binary()),
-        ("row_id", pa.string()),
+        ("row_id", pa.binary()),
         ("location", pa.string()),  # <file name>:<row number>
     ]
 )
@@ -44,7 +48,7 @@ def pair_format(path: str, src: PairsSource) -> str:
     fmt = src.setting("format")
     if fmt != "auto":
         return fmt
-    name = path.rsplit("?", 1)[0].lower().removesuffix(".gz")
+    name = split_query(path)[0].lower().removesuffix(".gz")
     for ext, guessed in ((".parquet", "parquet"), (".csv", "csv"), (".tsv", "tsv"), (".jsonl", "jsonl")):
         if name.endswith(ext):
             return guessed
@@ -53,8 +57,8 @@ def pair_format(path: str, src: PairsSource) -> str:
     raise ValueError(f"{path}: cannot tell the table format from the name; set `format` in the source")
 
 
-def _open_input(path: str) -> Any:
-    seekable = path.rsplit("?", 1)[0].endswith(".parquet")  # parquet reads its footer first
+def _open_input(path: str, fmt: str) -> Any:
+    seekable = fmt == "parquet"  # parquet reads its footer first
     if is_remote(path):
         fs, p = pafs.FileSystem.from_uri(path)
         return fs.open_input_file(p) if seekable else fs.open_input_stream(p)
@@ -67,25 +71,31 @@ def read_pair_batches(path: str, src: PairsSource, batch_rows: int, counts: Coun
     url_col, cap_col = src.setting("url_column"), src.setting("caption_column")
     id_col = src.setting("id_column")
     wanted = [c for c in (url_col, cap_col, id_col) if c]
-    name = posixpath.basename(path.rsplit("?", 1)[0])
+    name = posixpath.basename(split_query(path)[0])  # ids stay the same wherever the table is kept
     start = 0
     for batch in _read_columns(path, fmt, src, wanted, batch_rows, counts):
         n = batch.num_rows
         check_columns(path, wanted, batch.column_names)
-        caption = batch[cap_col]
-        if not pa.types.is_binary(caption.type):
-            caption = caption.cast(pa.string()).cast(pa.binary())
         yield pa.table(
             {
-                "url": batch[url_col].cast(pa.string()),
-                "caption": caption,
-                "row_id": batch[id_col].cast(pa.string()) if id_col else pa.nulls(n, pa.string()),
+                "url": _binary(batch[url_col]),
+                "caption": _binary(batch[cap_col]),
+                "row_id": _binary(batch[id_col]) if id_col else pa.nulls(n, pa.binary()),
                 "location": pa.array([f"{name}:{start + i}" for i in range(n)], pa.string()),
             },
             schema=RAW_PAIR_SCHEMA,
         )
         start += n
     counts["rows"] += start
+
+
+def _binary(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A column as bytes: strings as their UTF-8, numbers (COYO's ids) as their text."""
+    if pa.types.is_binary(column.type):
+        return column
+    if not pa.types.is_string(column.type):
+        column = column.cast(pa.string())
+    return column.cast(pa.binary())
 
 
 def check_columns(path: str, wanted: list[str], names: list[str]) -> None:
@@ -98,7 +108,7 @@ def _read_columns(
     path: str, fmt: str, src: PairsSource, wanted: list[str], batch_rows: int, counts: Counter
 ) -> Iterator[pa.Table]:
     if fmt == "parquet":
-        with _open_input(path) as f:
+        with _open_input(path, fmt) as f:
             pf = pq.ParquetFile(f)
             check_columns(path, wanted, pf.schema_arrow.names)
             for rb in pf.iter_batches(batch_size=batch_rows, columns=wanted):
@@ -137,7 +147,18 @@ def _read_csv(
         include_columns=wanted,
         include_missing_columns=False,
     )
-    with _open_input(path) as f:
+    if header:  # check the header first, so a missing column is named with the columns there are
+        quiet = pacsv.ParseOptions(
+            delimiter=parse.delimiter,
+            quote_char=parse.quote_char,
+            newlines_in_values=parse.newlines_in_values,
+            invalid_row_handler=lambda row: "skip",
+        )
+        with _open_input(path, fmt) as f:
+            check_columns(
+                path, wanted, pacsv.open_csv(f, read_options=read, parse_options=quiet).schema.names
+            )
+    with _open_input(path, fmt) as f:
         reader = pacsv.open_csv(f, read_options=read, parse_options=parse, convert_options=convert)
         for rb in reader:
             table = pa.Table.from_batches([rb])
@@ -147,12 +168,12 @@ def _read_csv(
 
 def _read_jsonl(path: str, wanted: list[str], batch_rows: int, counts: Counter) -> Iterator[pa.Table]:
     rows: list[dict[str, Any]] = []
-    with _open_input(path) as f:
+    with _open_input(path, "jsonl") as f:
         for line in _lines(f):
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line.decode("utf-8", "surrogateescape"))
+                obj = json.loads(line.decode("utf-8", "surrogateescape").removeprefix("\ufeff"))
             except json.JSONDecodeError:
                 counts["bad_row"] += 1
                 continue
@@ -188,6 +209,14 @@ def _binary_table(rows: list[dict[str, Any]], wanted: list[str]) -> pa.Table:
     return pa.table({c: pa.array([r[c] for r in rows], pa.binary()) for c in wanted})
 
 
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def url_problem(url: str | None) -> str | None:
     """Why an image URL cannot be fetched (``bad_url``), or None."""
     if not url:
@@ -213,16 +242,19 @@ class PairsToDocuments:
         return pa.Table.from_pylist(docs, schema=_MARKED_SCHEMA)
 
     def _document(self, row: dict[str, Any]) -> dict[str, Any]:
-        url = (row["url"] or "").strip()
-        key = doc_id(self.source, url, row["row_id"] or row["location"])
-        reason = detail = None
-        caption = None
+        reason = detail = caption = None
+        raw_url = row["url"] or b""
+        url = raw_url.decode("utf-8", "replace").strip()  # a URL that is not UTF-8 is dropped below
+        row_id = row["row_id"].decode("utf-8", "replace") if row["row_id"] is not None else None
+        key = doc_id(self.source, url, row_id or row["location"])
         try:
             caption = (row["caption"] or b"").decode("utf-8").strip()
         except UnicodeDecodeError as err:
             reason, detail = "caption_not_utf8", f"{row['location']}: {err.reason} at byte {err.start}"
         if reason is None and not caption:
             reason, detail = "empty_caption", row["location"]
+        if reason is None and not _is_utf8(raw_url):
+            reason, detail = "bad_url", f"{row['location']}: not UTF-8"
         if reason is None and (problem := url_problem(url)):
             reason, detail = "bad_url", f"{row['location']}: {problem}"
         image = {"url": url, "sha256": None, "width": None, "height": None, "alt": None}

@@ -4,19 +4,28 @@ from __future__ import annotations
 
 import fnmatch
 import glob
+import re
 
 import pyarrow.fs as pafs
 
 from pipeline.config import is_remote
 
 
+def split_query(uri: str) -> tuple[str, str]:
+    """``s3://b/k?endpoint_override=…`` → (``s3://b/k``, ``endpoint_override=…``); a ``?`` that starts no
+    ``key=value`` query is a glob character and stays."""
+    m = re.search(r"\?([\w.-]+=[^/]*)$", uri)
+    return (uri[: m.start()], m.group(1)) if m else (uri, "")
+
+
 def expand_paths(patterns: list[str]) -> list[str]:
-    """Local globs (sorted, ``**`` recursive) and ``s3://`` globs over one prefix, each file once."""
+    """Local globs (sorted, ``**`` recursive) and object-store globs (``*``, ``?``, ``[...]`` within one
+    path segment), each file once, in a stable order."""
     files: list[str] = []
     for pattern in patterns:
         if not is_remote(pattern):
             files.extend(sorted(glob.glob(pattern, recursive=True)))
-        elif any(ch in pattern.rsplit("?", 1)[0] for ch in "*?["):
+        elif any(ch in split_query(pattern)[0] for ch in "*?["):
             files.extend(_remote_glob(pattern))
         else:
             files.append(pattern)
@@ -24,11 +33,21 @@ def expand_paths(patterns: list[str]) -> list[str]:
 
 
 def _remote_glob(pattern: str) -> list[str]:
-    uri, _, query = pattern.partition("?")
+    uri, query = split_query(pattern)
     scheme, _, rest = uri.partition("://")
-    fixed = rest.split("*")[0].split("[")[0]
-    base = fixed.rsplit("/", 1)[0]
-    fs, _ = pafs.FileSystem.from_uri(f"{scheme}://{base}" + (f"?{query}" if query else ""))
-    infos = fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
-    found = sorted(i.path for i in infos if i.type == pafs.FileType.File and fnmatch.fnmatch(i.path, rest))
-    return [f"{scheme}://{p}" + (f"?{query}" if query else "") for p in found]
+    segments = rest.split("/")
+    fixed = next(i for i, seg in enumerate(segments) if any(ch in seg for ch in "*?["))
+    base = "/".join(segments[:fixed])
+    suffix = f"?{query}" if query else ""
+    fs, _ = pafs.FileSystem.from_uri(f"{scheme}://{base}{suffix}")
+    infos = fs.get_file_info(
+        pafs.FileSelector(base, recursive=len(segments) - fixed > 1, allow_not_found=True)
+    )
+    found = sorted(
+        i.path
+        for i in infos
+        if i.type == pafs.FileType.File
+        and len(parts := i.path.split("/")) == len(segments)
+        and all(fnmatch.fnmatchcase(p, seg) for p, seg in zip(parts, segments, strict=True))
+    )
+    return [f"{scheme}://{p}{suffix}" for p in found]

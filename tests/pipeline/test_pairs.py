@@ -51,12 +51,13 @@ def test_cc3m_tsv_without_header_and_its_bad_rows(tmp_path):
         b"caf\xe9 in latin-1\thttp://img.example/cafe.jpg\n"  # not UTF-8: dropped, not fatal
         b"   \thttp://img.example/blank.jpg\n"
         b"a cat\tjavascript:alert(1)\n"
+        b"a bird\thttp://img.example/\xff.jpg\n"  # a URL that is not UTF-8: one dropped row
         b'a "quoted" caption\thttp://img.example/q.jpg\n'
         b"only one column\n"
     )
     kept, dropped, counts = documents(path, source(preset="cc3m"))
     assert [d["texts"][1] for d in kept] == ["a dog on a beach", 'a "quoted" caption']
-    assert Counter(d["reason"] for d in dropped) == {"caption_not_utf8": 1, "empty_caption": 1, "bad_url": 1}
+    assert Counter(d["reason"] for d in dropped) == {"caption_not_utf8": 1, "empty_caption": 1, "bad_url": 2}
     assert counts["bad_row"] == 1
 
 
@@ -95,6 +96,10 @@ def test_a_missing_column_names_the_columns_there_are(tmp_path):
     pq.write_table(pa.table({"link": ["https://a.example/1.jpg"], "TEXT": ["x"]}), path)
     with pytest.raises(ValueError, match="no column 'URL' \\(columns: link, TEXT\\)"):
         documents(path, source(preset="laion"))
+    csv = tmp_path / "t.csv"
+    csv.write_text("link,TEXT\nhttps://a.example/1.jpg,x\n")
+    with pytest.raises(ValueError, match="no column 'URL' \\(columns: link, TEXT\\)"):
+        documents(csv, source(preset="laion"))
 
 
 def test_a_pair_table_on_s3(s3, tmp_path):
@@ -106,7 +111,34 @@ def test_a_pair_table_on_s3(s3, tmp_path):
     s3.client().upload_file(str(local), "pairs", "laion/part-0.parquet")
     from pipeline.sources.paths import expand_paths
 
-    files = expand_paths([s3.uri("pairs", "laion/*.parquet")])
+    s3.client().upload_file(str(local), "pairs", "laion/old/part-1.parquet")
+    s3.client().upload_file(str(local), "pairs", "laion/part-2.pq")
+
+    files = expand_paths([s3.uri("pairs", "laion/*.parquet")])  # like a local glob: not into old/
     assert files == [s3.uri("pairs", "laion/part-0.parquet")]
+    assert expand_paths([s3.uri("pairs", "laion/*/part-?.parquet")]) == [
+        s3.uri("pairs", "laion/old/part-1.parquet")
+    ]
     kept, _, _ = documents(files[0], source(preset="laion"))
     assert [d["texts"][1] for d in kept] == ["a", "b"]
+    kept, _, _ = documents(s3.uri("pairs", "laion/part-2.pq"), source(preset="laion", format="parquet"))
+    assert len(kept) == 2
+
+
+def test_limit_reads_the_first_files(tmp_path):
+    for k in range(3):
+        pq.write_table(
+            pa.table({"URL": ["https://a.example/1.jpg"], "TEXT": ["x"]}), tmp_path / f"p{k}.parquet"
+        )
+    from pipeline.steps import plan_parts
+
+    spec = parse_job(
+        {
+            "output": "o",
+            "sources": [{"type": "pairs", "preset": "laion", "paths": [f"{tmp_path}/*.parquet"], "limit": 2}],
+        }
+    )
+    assert [p.args["path"] for p in plan_parts(spec)] == [
+        str(tmp_path / "p0.parquet"),
+        str(tmp_path / "p1.parquet"),
+    ]
