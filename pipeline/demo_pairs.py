@@ -44,7 +44,6 @@ _SHAPES = ["circle", "square", "triangle", "stripe"]
 class DemoPairs:
     table: Path
     images: Path
-    rows: int
 
 
 def _picture(rng: random.Random, path: Path, size: tuple[int, int]) -> str:
@@ -106,7 +105,7 @@ def build_demo_pairs(dest: Path, base_url: str, images: int = 24, seed: int = 0)
     table = pa.table({"URL": [u for u, _ in rows], "TEXT": [t for _, t in rows]})
     path = dest / PAIRS_NAME
     pq.write_table(table, path)
-    return DemoPairs(path, folder, len(rows))
+    return DemoPairs(path, folder)
 
 
 def demo_server(root: Path, port: int = 0) -> ImageServer:

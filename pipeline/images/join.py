@@ -60,14 +60,11 @@ class JoinStep:
         fetching = part.name in self._fetching
         results = self._results(sorted(set(image_urls(docs).to_pylist()))) if fetching else {}
         kept, ledger = [], []
-        removed: Counter = Counter()
         for doc in docs.to_pylist():
             out = attach(doc, results, ledger) if fetching else doc
             if out is not None:
                 kept.append(out)
-        for row in ledger:
-            if row["stage"] == "image":
-                removed[row["reason"]] += 1
+        removed = Counter(r["reason"] for r in ledger if r["stage"] == "image")
         table = pa.Table.from_pylist(kept, schema=DOC_SCHEMA)
         dropped = pa.Table.from_pylist(ledger, schema=LEDGER_SCHEMA)
         self.storage.write_parquet(joined_path(part.name), table)

@@ -56,9 +56,6 @@ IMAGE_TABLE_SCHEMA = pa.schema(
 )
 
 
-FETCHED_SCHEMA = IMAGE_TABLE_SCHEMA.append(pa.field("bucket", pa.int32()))
-
-
 def fetched_path(part: str) -> str:
     return f"work/{IMAGES}/{part}.fetched.parquet"
 
@@ -109,8 +106,15 @@ class ImagesStep:
         self.spec = spec
         self.storage = storage
         self.sources = fetching_parts(spec, doc_parts)
+        self._parts: list[Part] | None = None
 
     def parts(self) -> list[Part]:
+        """Read once, after the documents step (the image_table step asks too)."""
+        if self._parts is None:
+            self._parts = self._plan()
+        return self._parts
+
+    def _plan(self) -> list[Part]:
         refs = 0
         for p in self.sources:  # the documents step counted the image references of every part
             refs += self.storage.read_json(marker_path(DOCUMENTS, p.name)).get("extra", {}).get("images", 0)
