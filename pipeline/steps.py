@@ -1,4 +1,12 @@
-"""The documents step: every source file is one part; its rows run through the document stages."""
+"""The documents step: every source file is one part; its rows run through the document stages.
+
+WARC revisit records (identical payload) do not run through the stages: they are set aside, and
+once the whole file is read each one becomes a copy of the first document of the file with the same
+``meta.payload_digest``, with its own id, url, crawl date and offset, appended after the file's other
+documents in record order. Dedup then removes the copy as an exact duplicate, and the removal ledger
+shows it. A revisit whose original is not a document of the same file (not HTML, dropped, or in
+another file) is counted as skipped ``revisit_unresolved``: it never was a document.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +20,7 @@ import pyarrow.compute as pc
 
 from pipeline.config import CommonCrawlSource, JobSpec, JobSpecError, PairsSource, is_remote
 from pipeline.runner import Part, PartStats
-from pipeline.schema import DOC_SCHEMA, LEDGER_SCHEMA, conform
+from pipeline.schema import DOC_SCHEMA, LEDGER_SCHEMA, conform, doc_id
 from pipeline.sources.commoncrawl import RAW_SCHEMA, HtmlToDocuments, list_files, read_archive
 from pipeline.sources.pairs import PairsToDocuments, read_pair_batches
 from pipeline.sources.paths import expand_paths
@@ -48,6 +56,50 @@ def raw_batches(spec: JobSpec, source_index: int, path: str, counts: Counter) ->
     records = read_archive(path, spec.extract.max_page_bytes, counts)
     while batch := list(itertools.islice(records, rows)):
         yield pa.Table.from_pylist(batch, schema=RAW_SCHEMA)
+
+
+def split_revisits(batch: pa.Table) -> tuple[pa.Table, list[dict]]:
+    """(the rows for the stages, the revisit rows as dicts in record order) of one raw batch."""
+    if "revisit" not in batch.column_names:
+        return batch, []
+    is_revisit = pc.fill_null(batch["revisit"], False)
+    revisits = batch.filter(is_revisit).select(
+        ["url", "warc_path", "warc_offset", "crawl_date", "payload_digest"]
+    )
+    return batch.filter(pc.invert(is_revisit)), revisits.to_pylist()
+
+
+def resolve_revisits(docs: pa.Table, revisits: list[dict], source: str) -> tuple[pa.Table, int]:
+    """Revisit rows → copies of the first document of ``docs`` with the same payload digest.
+
+    Returns (the copies, in revisit order, as DOC_SCHEMA rows; how many revisits had no original).
+    Only an index digest → row position is built; the originals are taken from ``docs``.
+    """
+    first: dict[str, int] = {}
+    digests = pc.struct_field(docs["meta"], "payload_digest").to_pylist() if docs.num_rows else []
+    for pos, digest in enumerate(digests):
+        if digest is not None:
+            first.setdefault(digest, pos)
+    found = [(r, first[r["payload_digest"]]) for r in revisits if r["payload_digest"] in first]
+    if not found:
+        return DOC_SCHEMA.empty_table(), len(revisits)
+    copies = docs.take(pa.array([pos for _, pos in found], pa.int64())).to_pylist()
+    # the same formula HtmlToDocuments uses, so the copy's id is as stable as any other
+    locations = [f"{r['warc_path']}:{r['warc_offset']}" for r, _ in found]
+    keys = [doc_id(source, r["url"], loc) for (r, _), loc in zip(found, locations, strict=True)]
+    # Records that share one gzip member (a WARC not compressed record by record) share its offset:
+    # there a revisit of the same URL would get its original's id, so it takes another location.
+    clashes = pc.is_in(pa.array(keys, pa.string()), value_set=docs["id"]).to_pylist()
+    used: set[str] = set()
+    for i, ((r, _), doc) in enumerate(zip(found, copies, strict=True)):
+        key = keys[i]
+        if clashes[i] or key in used:
+            key = doc_id(source, r["url"], f"{locations[i]}:revisit:{i}")
+        used.add(key)
+        doc["id"] = key
+        doc["url"] = r["url"]
+        doc["meta"].update(crawl_date=r["crawl_date"], warc_offset=r["warc_offset"], target_uri=r["url"])
+    return pa.Table.from_pylist(copies, schema=DOC_SCHEMA), len(revisits) - len(found)
 
 
 def table_counts(docs: pa.Table) -> dict:
@@ -100,15 +152,32 @@ class DocumentsStep:
         return self._stages[source_index]
 
     def run_part(self, part: Part) -> PartStats:
+        src = self.spec.sources[part.args["source"]]
         stages = self.stages(part.args["source"])
         counts: Counter = Counter()
-        kept, dropped, rows_in = [], [], 0
+        kept, dropped, revisits, rows_in = [], [], [], 0
         for batch in raw_batches(self.spec, part.args["source"], part.args["path"], counts):
+            if isinstance(src, CommonCrawlSource):
+                batch, found = split_revisits(batch)
+                revisits.extend(found)
+                if not batch.num_rows:
+                    continue
             rows_in += batch.num_rows
             out = apply_stages(batch, stages, self.name)
             kept.append(conform(out.kept))
             dropped.append(out.dropped)
         docs = pa.concat_tables(kept) if kept else DOC_SCHEMA.empty_table()
+        extra: dict = {}
+        if revisits:
+            copies, unresolved = resolve_revisits(docs, revisits, src.name)
+            docs = pa.concat_tables([docs, copies])
+            # rows_in: the raw rows that went through the stages plus the revisits that became
+            # documents, so rows_in == rows_out + drops still holds; an unresolved revisit is a
+            # skipped record like a request or a metadata record.
+            rows_in += copies.num_rows
+            extra["revisit_copies"] = copies.num_rows
+            if unresolved:
+                counts["revisit_unresolved"] += unresolved
         ledger = pa.concat_tables(dropped) if dropped else LEDGER_SCHEMA.empty_table()
         self.storage.write_parquet(documents_path(part.name), docs)
         self.storage.write_parquet(ledger_path(self.name, part.name), ledger)
@@ -118,5 +187,5 @@ class DocumentsStep:
             rows_out=docs.num_rows,
             drops=Counter(ledger["reason"].to_pylist()),
             skipped=counts,
-            extra={"records": records, **table_counts(docs)},
+            extra={"records": records, **extra, **table_counts(docs)},
         )

@@ -2,9 +2,14 @@
 
 Reading (:func:`read_archive`) yields one raw row per HTTP response record, with the HTML bytes and
 where it came from; rows that cannot become documents carry a ``_drop_reason`` (non-200, not HTML,
-oversized, truncated, empty) so they reach the removal ledger. Other record types (requests,
-metadata, revisits, ...) are counted as skipped. A file that breaks mid-way (bad gzip, garbage) stops
-that file with a counted ``corrupt_archive``; what was read before stays.
+oversized, truncated, empty) so they reach the removal ledger. It also yields one body-less row with
+``revisit`` set for each HTTP revisit record whose WARC-Profile ends in ``identical-payload-digest``
+("same payload as an earlier response with this WARC-Payload-Digest"): the documents step turns it
+into a copy of that response's document (see :mod:`pipeline.steps`), so dedup removes it as an exact
+copy. Every record type is counted (``record_revisit`` counts all revisits, used or not); revisits
+that give no row are also counted by why (``revisit_not_http``, ``revisit_other_profile``). Other
+record types (requests, metadata, ...) are only counted. A file that breaks mid-way (bad gzip,
+garbage) stops that file with a counted ``corrupt_archive``; what was read before stays.
 
 :class:`HtmlToDocuments` is the stage that turns raw rows into documents: charset decoding (HTTP
 header, then ``<meta>``, then detection), main-content extraction with images in reading order.
@@ -51,6 +56,9 @@ RAW_SCHEMA = pa.schema(
         ("body", pa.large_binary()),
         (DROP_REASON, pa.string()),
         ("_drop_detail", pa.string()),
+        # A revisit record (no body): the documents step resolves it by ``payload_digest`` against
+        # the documents of the same file; it never goes through the document stages.
+        ("revisit", pa.bool_()),
     ]
 )
 
@@ -174,6 +182,7 @@ class _RawRows:
             "body": None,
             DROP_REASON: None,
             "_drop_detail": None,
+            "revisit": False,
         }
         reason, detail = None, None
         if status != 200:
@@ -198,6 +207,21 @@ class _RawRows:
         row[DROP_REASON], row["_drop_detail"] = reason, detail
         return row
 
+    def revisit(self, *, url: str, offset: int, date: str | None, digest: str | None) -> dict[str, Any]:
+        """A revisit row: where the record is and which payload it repeats; no body, no drop reason."""
+        return {
+            "url": url,
+            "warc_path": self.name,
+            "warc_offset": offset,
+            "crawl_date": date,
+            "payload_digest": digest,
+            "http_charset": None,
+            "body": None,
+            DROP_REASON: None,
+            "_drop_detail": None,
+            "revisit": True,
+        }
+
 
 def read_archive(path: str, max_page_bytes: int, counts: Counter) -> Iterator[dict[str, Any]]:
     """Yield raw rows for the HTTP responses of one WARC or ARC file; count everything else."""
@@ -221,6 +245,10 @@ def _read_warc(path: str, rows: _RawRows) -> Iterator[dict[str, Any]]:
             rows.counts["records"] += 1
             if rtype != WarcRecordType.response:
                 rows.counts[f"record_{rtype}"] += 1
+                if rtype == WarcRecordType.revisit:
+                    row = _revisit_row(rec, rows)
+                    if row is not None:
+                        yield row
                 continue
             if not rec.is_http:
                 rows.counts["response_not_http"] += 1
@@ -247,6 +275,28 @@ def _read_warc(path: str, rows: _RawRows) -> Iterator[dict[str, Any]]:
                 transfer=http.get("Transfer-Encoding"),
                 encoding=http.get("Content-Encoding"),
             )
+
+
+# WARC 1.0 ``http://netpreserve.org/warc/1.0/revisit/identical-payload-digest``, WARC 0.18's
+# ``.../0.18/revisit/identical-payload-digest`` and the ``uri-agnostic-`` variant (same payload, any URI).
+REVISIT_PROFILE_SUFFIX = "identical-payload-digest"
+
+
+def _revisit_row(rec: Any, rows: _RawRows) -> dict[str, Any] | None:
+    """The row of a revisit that repeats an earlier payload, or None (counted by why)."""
+    h = rec.headers
+    if not (h.get("WARC-Profile") or "").strip().endswith(REVISIT_PROFILE_SUFFIX):
+        rows.counts["revisit_other_profile"] += 1  # e.g. server-not-modified: no payload to copy
+        return None
+    if not rec.is_http:
+        rows.counts["revisit_not_http"] += 1
+        return None
+    return rows.revisit(
+        url=(h.get("WARC-Target-URI") or "").strip().strip("<>"),
+        offset=rec.stream_pos,
+        date=h.get("WARC-Date"),
+        digest=h.get("WARC-Payload-Digest"),
+    )
 
 
 def _read_arc(path: str, rows: _RawRows) -> Iterator[dict[str, Any]]:

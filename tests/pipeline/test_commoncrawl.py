@@ -24,8 +24,13 @@ def read(path) -> tuple[list[dict], Counter]:
     return list(read_archive(str(path), 5_000_000, counts)), counts
 
 
+def responses(rows: list[dict]) -> list[dict]:
+    """The response rows (revisit rows have no body and never reach the stage)."""
+    return [r for r in rows if not r["revisit"]]
+
+
 def reasons(rows: list[dict]) -> Counter:
-    return Counter(r[DROP_REASON] for r in rows)
+    return Counter(r[DROP_REASON] for r in responses(rows))
 
 
 def test_the_cc_excerpt_gives_sixteen_html_pages(shared_data):
@@ -47,6 +52,7 @@ def test_pywb_keeps_html_and_counts_the_rest(shared_data):
     rows, counts = read(shared_data / "warc/pywb/iana.warc.gz")
     assert counts["record_revisit"] == 123
     assert reasons(rows) == {None: 16, "not_html": 28, "http_status": 4}
+    assert sum(r["revisit"] for r in rows) == 123  # all identical-payload-digest, all HTTP
 
 
 def test_a_clipped_record_is_dropped_as_truncated(shared_data):
@@ -65,7 +71,7 @@ def test_chunked_bodies_are_decoded_and_stored_dechunked_ones_kept(shared_data):
     rows, _ = read(shared_data / "warc/warcio/example-iana.org-chunked.warc")
     assert rows[0]["body"].startswith(b"<!doctype html>")
     rows, _ = read(shared_data / "warc/pywb/iana.warc.gz")  # headers say chunked, body is not
-    assert all(r["body"].lstrip()[:1] == b"<" for r in rows if r[DROP_REASON] is None)
+    assert all(r["body"].lstrip()[:1] == b"<" for r in responses(rows) if r[DROP_REASON] is None)
 
 
 @pytest.mark.parametrize(
@@ -83,7 +89,7 @@ def test_chunked_bodies_are_decoded_and_stored_dechunked_ones_kept(shared_data):
 )
 def test_edge_cases_give_their_reasons(shared_data, name, reasons, corrupt):
     rows, counts = read(shared_data / "warc" / name)
-    assert dict(Counter(r[DROP_REASON] for r in rows)) == reasons
+    assert dict(Counter(r[DROP_REASON] for r in responses(rows))) == reasons
     assert counts["corrupt_archive"] == corrupt
 
 
@@ -167,7 +173,8 @@ def test_the_stage_builds_text_and_interleaved_documents_and_marks_the_rest():
 )
 def test_real_captures_give_documents_and_images(shared_data, name, pages, kinds, images):
     rows, _ = read(shared_data / "warc" / name)
-    out = HtmlToDocuments("cc", ExtractConfig())(pa.Table.from_pylist(rows, schema=RAW_SCHEMA)).to_pylist()
+    table = pa.Table.from_pylist(responses(rows), schema=RAW_SCHEMA)
+    out = HtmlToDocuments("cc", ExtractConfig())(table).to_pylist()
     docs = [d for d in out if d[DROP_REASON] is None]
     assert len(docs) == pages
     assert Counter(d["kind"] for d in docs) == kinds
