@@ -14,6 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import pyarrow as pa
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -24,6 +25,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from pipeline.schema import META_TYPE
 
 
 class JobSpecError(ValueError):
@@ -192,6 +195,68 @@ class ImagesConfig(_Model):
         return self
 
 
+#: Built-in keep scores of [dedup] keep: the document with the highest score in a cluster is kept.
+KEEP_SCORES = ("earliest", "id", "text_chars", "images")
+
+
+class DedupConfig(_Model):
+    """Exact and near-duplicate removal across all documents (see docs/DEDUP.md)."""
+
+    enabled: bool = Field(True, description="Run dedup at all.")
+    exact_url: bool = Field(True, description="Remove documents whose normalized URL was seen (exact_url).")
+    exact_text: bool = Field(
+        True, description="Remove documents whose normalized text (images: sha256) was seen (exact_text)."
+    )
+    minhash: bool = Field(True, description="Remove near-duplicate texts by MinHash LSH (minhash).")
+    ngram: int = Field(5, ge=1, description="Words per shingle.")
+    bands: int = Field(14, ge=1, description="LSH bands (FineWeb: 14).")
+    rows: int = Field(
+        8, ge=1, description="Signature values per band (FineWeb: 8); permutations = bands*rows."
+    )
+    threshold: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="Jaccard threshold: when set, bands and rows are chosen for it (bands*rows stays the "
+        "number of permutations).",
+    )
+    seed: int = Field(1, ge=0, description="Seed of the MinHash permutations.")
+    min_words: int = Field(
+        5, ge=1, description="Texts with fewer words are left to exact dedup (no MinHash signature)."
+    )
+    keep: str = Field(
+        "earliest",
+        description="Which document of a cluster is kept: `earliest` crawl date (a revisit or a later "
+        "copy goes), the most `text_chars` or `images`, a numeric `meta.<field>` (highest), or `id`; "
+        "ties keep the smallest id.",
+    )
+    partitions: int | None = Field(
+        None, ge=1, description="Shuffle partitions of the dedup steps (default: one per documents part)."
+    )
+
+    @field_validator("keep")
+    @classmethod
+    def _keep(cls, keep: str) -> str:
+        if keep in KEEP_SCORES:
+            return keep
+        field_name = keep.removeprefix("meta.")
+        numeric = {f.name for f in META_TYPE if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)}
+        if not keep.startswith("meta.") or field_name not in numeric:
+            raise ValueError(
+                f"{keep!r}: choose one of {', '.join(KEEP_SCORES)} or meta.<field> of a numeric field "
+                f"({', '.join(sorted(numeric)) or 'none yet'})"
+            )
+        return keep
+
+    def bands_rows(self) -> tuple[int, int]:
+        """(bands, rows): as given, or chosen for ``threshold``."""
+        if self.threshold is None:
+            return self.bands, self.rows
+        from pipeline.dedup.minhash import bands_for_threshold
+
+        return bands_for_threshold(self.threshold, self.bands * self.rows)
+
+
 class RayConfig(_Model):
     address: str | None = Field(
         None, description="Ray cluster address; None starts local Ray (RAY_ADDRESS and --address win)."
@@ -215,6 +280,7 @@ class JobSpec(_Model):
     sources: list[Source] = Field(min_length=1)
     extract: ExtractConfig = ExtractConfig()
     images: ImagesConfig = ImagesConfig()
+    dedup: DedupConfig = DedupConfig()
     shards: ShardsConfig = ShardsConfig()
     ray: RayConfig = RayConfig()
     run: RunConfig = RunConfig()

@@ -13,6 +13,9 @@ import pyarrow as pa
 
 from pipeline import __version__
 from pipeline.config import JobSpec, JobSpecError, check_inputs, is_remote
+from pipeline.dedup.apply import DedupStep
+from pipeline.dedup.components import BucketsStep, ComponentsStep
+from pipeline.dedup.keys import DedupKeysStep, partitions
 from pipeline.images.join import JoinStep
 from pipeline.images.table import IMAGE_TABLE, IMAGES, ImagesStep, ImageTableStep, drop_fetched
 from pipeline.runner import Part, Step, StepResult, run_step
@@ -121,12 +124,17 @@ class RaySession:
             self._owned = False
 
 
-def job_steps(spec: JobSpec, storage: Storage, parts: list[Part]) -> list[Step]:
-    """The steps, in order: documents; images, image_table and join (when images are fetched); shards."""
-    steps: list[Step] = [DocumentsStep(spec, storage, parts)]
+def job_steps(spec: JobSpec, storage: Storage, parts: list[Part]) -> list[Step | ComponentsStep]:
+    """The steps, in order: documents; images, image_table and join (when images are fetched);
+    dedup_keys, dedup_buckets, dedup_components and dedup (when dedup is on); shards."""
+    steps: list[Step | ComponentsStep] = [DocumentsStep(spec, storage, parts)]
     if spec.images.fetch:
         images = ImagesStep(spec, storage, parts)
         steps += [images, ImageTableStep(images), JoinStep(spec, storage, parts)]
+    if spec.dedup.enabled:
+        buckets = BucketsStep(storage, partitions(spec, parts), parts, spec.dedup.threshold)
+        steps += [DedupKeysStep(spec, storage, parts), buckets, ComponentsStep(storage, buckets)]
+        steps.append(DedupStep(spec, storage, parts))
     return [*steps, ShardsStep(spec, storage, parts)]
 
 
@@ -142,10 +150,12 @@ def reopen_image_retries(storage: Storage, steps: list[Step]) -> int:
     if reopened:
         for done_file in ("manifest.parquet", "stats.json"):  # until the shards are rewritten, no result
             storage.delete(done_file)
-        later = [s.name for s in steps[[s.name for s in steps].index(IMAGES) + 1 :]]
-        for step in later:
-            for n in storage.list(f"work/{step}", ".done"):
-                storage.delete(f"work/{step}/{n}")
+        for step in steps[[s.name for s in steps].index(IMAGES) + 1 :]:
+            if isinstance(step, ComponentsStep):
+                step.reopen()
+                continue
+            for n in storage.list(f"work/{step.name}", ".done"):
+                storage.delete(f"work/{step.name}/{n}")
     log.info("--retry-images: %d fetch parts hold retryable failures", len(reopened))
     return len(reopened)
 
@@ -167,7 +177,10 @@ def run_job(
     results: list[StepResult] = []
     try:
         for step in steps:
-            res = run_step(step, storage, ray=session)
+            if isinstance(step, ComponentsStep):  # rounds of steps, as many as the graph needs
+                res = step.run(ray=session)
+            else:
+                res = run_step(step, storage, ray=session)
             log.info(
                 "step %s: %d rows in, %d out, %d parts (%d run now), %.1fs",
                 res.name,

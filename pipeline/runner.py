@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import resource
 import time
 import traceback
 from collections import Counter
@@ -46,6 +47,7 @@ class PartStats:
     skipped: Counter = field(default_factory=Counter)
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    peak_rss_mb: float = 0.0  # the largest resident memory of a worker process that ran a part
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -54,6 +56,7 @@ class PartStats:
             "drops": dict(sorted(self.drops.items())),
             "skipped": dict(sorted(self.skipped.items())),
             "seconds": round(self.seconds, 3),
+            "peak_rss_mb": round(self.peak_rss_mb, 1),
             **({"extra": self.extra} if self.extra else {}),
         }
 
@@ -66,6 +69,7 @@ class PartStats:
             Counter(d["skipped"]),
             d["seconds"],
             d.get("extra", {}),
+            d.get("peak_rss_mb", 0.0),
         )
 
     def add(self, other: PartStats) -> None:
@@ -74,6 +78,7 @@ class PartStats:
         self.drops.update(other.drops)
         self.skipped.update(other.skipped)
         self.seconds += other.seconds
+        self.peak_rss_mb = max(self.peak_rss_mb, other.peak_rss_mb)
         self.extra = merge_additive(self.extra, other.extra)
 
 
@@ -142,6 +147,7 @@ def run_one(step: Step, storage: Storage, part: Part) -> PartOutcome:
         log.exception("step %s, part %s failed", step.name, part.name)
         return PartOutcome(part.name, error=traceback.format_exc(limit=8))
     stats.seconds = time.perf_counter() - start
+    stats.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
     storage.write_json(marker_path(step.name, part.name), stats.to_json())
     return PartOutcome(part.name, stats.rows_in, stats.rows_out, stats.seconds)
 

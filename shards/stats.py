@@ -63,6 +63,8 @@ def render_stats(stats: dict[str, Any], console: Console) -> None:
 
     if "images" in stats["steps"]:
         render_images(stats["steps"]["images"], stats["steps"].get("image_table", {}), console)
+    if "dedup" in stats["steps"]:
+        render_dedup(stats["steps"], console)
 
     sh = stats["shards"]
     out = Table(title="Shards", title_justify="left")
@@ -108,5 +110,29 @@ def render_images(step: dict[str, Any], table_step: dict[str, Any], console: Con
         f"{extra.get('retryable', 0):,}",
         f"{stored.get('distinct_images', 0):,}",
         _human_bytes(stored.get("image_bytes", 0)),
+    )
+    console.print(table)
+
+
+def render_dedup(steps: dict[str, Any], console: Console) -> None:
+    """Dedup in one row: documents in, removed by each rule, clusters, kept."""
+    final = steps["dedup"]
+    keys = steps.get("dedup_keys", {}).get("extra", {})
+    buckets = steps.get("dedup_buckets", {}).get("extra", {})
+    rounds = steps.get("dedup_components", {}).get("extra", {}).get("rounds", 0)
+    drops = final["drops"]
+    table = Table(title="Dedup", title_justify="left")
+    columns = ("documents", "MinHash signed", "exact_url", "exact_text", "exact_images", "minhash")
+    for col in (*columns, "rejected pairs", "clusters", "rounds", "kept %"):
+        table.add_column(col, justify="right")
+    kept = 100.0 * final["rows_out"] / final["rows_in"] if final["rows_in"] else 100.0
+    table.add_row(
+        f"{final['rows_in']:,}",
+        f"{keys.get('signed', 0):,}",
+        *(f"{drops.get(rule, 0):,}" for rule in columns[2:]),
+        f"{buckets.get('rejected', 0):,}",
+        f"{final.get('extra', {}).get('clusters', 0):,}",
+        str(rounds),
+        f"{kept:.1f}",
     )
     console.print(table)

@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 import webdataset as wds
 
 from pipeline.config import JobSpec
+from pipeline.dedup.apply import dedup_path
 from pipeline.images.join import joined_path
 from pipeline.images.table import IMAGE_TABLE, table_bucket, table_part, table_path
 from pipeline.runner import Part, PartStats
@@ -141,6 +142,8 @@ class ShardsStep:
         return self._parts
 
     def _documents(self, part: str) -> str:
+        if self.spec.dedup.enabled:
+            return dedup_path(part)
         return joined_path(part) if self.spec.images.fetch else documents_path(part)
 
     def _images(self, docs: list[dict[str, Any]]) -> dict[str, tuple[str, bytes]]:

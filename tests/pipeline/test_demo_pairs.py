@@ -26,7 +26,17 @@ def test_loom_demo_fetches_the_pairs_images_once_and_puts_them_in_the_shards(loc
     assert main(["demo", "--out", str(out), "--pages", "40"]) == 0
     assert "done: " in capsys.readouterr().out
     stats = json.loads((out / "result/stats.json").read_text())
-    assert stats["step_order"] == ["documents", "images", "image_table", "join", "shards"]
+    assert stats["step_order"] == [
+        "documents",
+        "images",
+        "image_table",
+        "join",
+        "dedup_keys",
+        "dedup_buckets",
+        "dedup_components",
+        "dedup",
+        "shards",
+    ]
     steps = stats["steps"]
     assert steps["documents"]["drops"]["bad_url"] == steps["documents"]["drops"]["empty_caption"] == 1
     assert steps["images"]["rows_in"] == 30  # 34 pair rows, the logo's URL five times
