@@ -36,19 +36,21 @@ def render_stats(stats: dict[str, Any], console: Console) -> None:
         f"loom {stats['loom_version']}  format v{stats['format_version']}  {stats['seconds']:.1f}s"
     )
     steps = Table(title="Steps", title_justify="left")
-    for col in ("step", "parts", "rows in", "rows out", "kept %", "dropped", "part s", "wall s"):
+    for col in ("step", "parts", "rows in", "rows out", "kept %", "dropped", "part s", "wall s", "peak MB"):
         steps.add_column(col, justify="left" if col == "step" else "right", no_wrap=col == "step")
     for name, s in ordered_steps(stats):
         kept = 100.0 * s["rows_out"] / s["rows_in"] if s["rows_in"] else 100.0
+        kept_cell = f"{kept:.1f}" if kept <= 100.0 else "—"  # a step that makes rows (keys, edges)
         steps.add_row(
             name,
             str(s["parts"]),
             f"{s['rows_in']:,}",
             f"{s['rows_out']:,}",
-            f"{kept:.1f}",
+            kept_cell,
             f"{sum(s['drops'].values()):,}",
             f"{s['seconds']:.1f}",
             f"{s['wall_seconds']:.1f}",
+            f"{s.get('peak_rss_mb', 0):,.0f}",
         )
     console.print(steps)
 

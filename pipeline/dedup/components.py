@@ -236,6 +236,7 @@ class ComponentsStep:
             if index == 0:
                 merged.rows_in = res.stats.rows_in
             merged.seconds += res.stats.seconds
+            merged.peak_rss_mb = max(merged.peak_rss_mb, res.stats.peak_rss_mb)
             if large and res.stats.extra.get("unsettled", 0) == 0:
                 self.storage.write_json(RESULT, {"labels": rnd.outputs("labels"), "round": rnd.name})
                 merged.rows_out = res.stats.extra.get("nodes", 0)

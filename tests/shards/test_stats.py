@@ -53,7 +53,43 @@ def test_the_images_step_gets_its_own_table():
     render_stats(stats, console)
     text = console.export_text()
     rows = [[c.strip() for c in line.split("│")[1:-1]] for line in text.splitlines() if "│" in line]
-    assert ["images", "1", "30", "25", "83.3", "5", "1.0", "1.0"] in rows  # the steps table
+    assert ["images", "1", "30", "25", "83.3", "5", "1.0", "1.0", "0"] in rows  # the steps table
     assert ["images", "skipped", "duplicate_url", "4"] in rows  # drops and skips by reason
     assert ["34", "30", "25", "5", "0", "25", "388.3 KB"] in rows  # the images table
     assert [r[0] for r in rows[:3]] == ["documents", "images", "image_table"]  # in the order they ran
+
+
+def test_dedup_gets_a_row_of_removals_by_rule():
+    stats = {
+        "job": "cc",
+        "fingerprint": "f",
+        "loom_version": "0.1.0",
+        "format_version": 2,
+        "seconds": 3.0,
+        "step_order": ["documents", "dedup_keys", "dedup_buckets", "dedup_components", "dedup"],
+        "steps": {
+            "documents": step(100, 90),
+            "dedup_keys": step(90, 1440, extra={"signed": 88}),
+            "dedup_buckets": step(1440, 30, extra={"rejected": 4}),
+            "dedup_components": step(20, 12, extra={"rounds": 3}),
+            "dedup": step(90, 80, {"exact_url": 3, "exact_text": 2, "minhash": 5}, extra={"clusters": 6}),
+        },
+        "shards": {
+            "count": 1,
+            "samples": 80,
+            "documents": {"text": 80, "pair": 0, "interleaved": 0},
+            "images": 0,
+            "image_files": 0,
+            "tokens": 0,
+            "bytes": 1_000,
+        },
+    }
+    console = Console(record=True, width=200)
+    render_stats(stats, console)
+    rows = [
+        [c.strip() for c in line.split("│")[1:-1]]
+        for line in console.export_text().splitlines()
+        if "│" in line
+    ]
+    assert ["90", "88", "3", "2", "0", "5", "4", "6", "3", "88.9"] in rows
+    assert ["dedup_keys", "1", "90", "1,440", "—", "0", "1.0", "1.0", "0"] in rows  # keys are made, not kept
