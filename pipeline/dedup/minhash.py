@@ -72,13 +72,18 @@ def _char_class(cp: int) -> int:
 
 @numba.njit(cache=True, inline="always")
 def _push(word, ring, n_words, ngram, out, written):
-    """Add one finished word (its hash); emit the shingle it completes. Returns (n_words, written)."""
-    ring[n_words % ngram] = _mix64(word)
+    """Add one finished word (its hash); emit the shingle it completes. Returns (n_words, written).
+
+    ``ring`` holds the hashes of the last ``ngram`` words, oldest first (a shift register: no
+    division per word)."""
+    for k in range(ngram - 1):
+        ring[k] = ring[k + 1]
+    ring[ngram - 1] = _mix64(word)
     n_words += 1
     if n_words >= ngram:
         s = np.uint64(0)
         for k in range(ngram):
-            s = s * np.uint64(_SHINGLE_MULT) ^ ring[(n_words - ngram + k) % ngram]
+            s = s * np.uint64(_SHINGLE_MULT) ^ ring[k]
         out[written] = _mix64(s ^ np.uint64(ngram))
         written += 1
     return n_words, written
@@ -128,7 +133,7 @@ def _shingle_kernel(data, doc_offsets, ngram, out, out_offsets, out_words):
         out_words[d] = n_words
         if 0 < n_words < ngram:  # a short document: one shingle of all its words
             s = np.uint64(0)
-            for k in range(n_words):
+            for k in range(ngram - n_words, ngram):
                 s = s * np.uint64(_SHINGLE_MULT) ^ ring[k]
             out[written] = _mix64(s ^ np.uint64(n_words))
             written += 1
