@@ -67,7 +67,6 @@ def write_grouped(storage: Storage, rel: str, df: pl.DataFrame, by: str) -> None
 
 def read_partition(storage: Storage, files: list[str], column: str, value: int) -> pl.DataFrame:
     """Rows of ``files`` whose ``column`` is ``value`` (row groups of other values are skipped)."""
-    files = [f for f in files if storage.exists(f)]
     if not files:
         return pl.DataFrame()
     table = storage.read_parquets(files, where=pc.field(column) == value)
