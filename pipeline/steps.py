@@ -131,6 +131,22 @@ def plan_parts(spec: JobSpec) -> list[Part]:
     return parts
 
 
+class PerDocumentPart:
+    """A step with one part per documents part, of the same name; ``part.args["index"]`` is the
+    documents part's position in the job (join, dedup_keys, dedup, shards)."""
+
+    name: str
+    resources = Resources(cpus=1)
+
+    def __init__(self, spec: JobSpec, storage: Storage, doc_parts: list[Part]):
+        self.spec = spec
+        self.storage = storage
+        self._parts = [Part(p.name, {"index": i}) for i, p in enumerate(doc_parts)]
+
+    def parts(self) -> list[Part]:
+        return self._parts
+
+
 class DocumentsStep:
     """Sources → documents: read each input file, build documents, run the document stages."""
 

@@ -21,14 +21,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import webdataset as wds
 
-from pipeline.config import JobSpec
 from pipeline.dedup.apply import dedup_path
 from pipeline.images.join import joined_path
 from pipeline.images.table import IMAGE_TABLE, table_bucket, table_part, table_path
 from pipeline.runner import Part, PartStats
-from pipeline.stage import Resources
-from pipeline.steps import documents_path
-from pipeline.storage import Storage
+from pipeline.steps import PerDocumentPart, documents_path
 
 FORMAT_VERSION = 2
 FORMAT = f"loom/{FORMAT_VERSION}"
@@ -127,19 +124,11 @@ MANIFEST_SCHEMA = pa.schema(
 )
 
 
-class ShardsStep:
-    """Final documents → webdataset shards; the marker of each part lists its shards' manifest rows."""
+class ShardsStep(PerDocumentPart):
+    """Final documents → webdataset shards (one run of shards per documents part); the marker of each
+    part lists its shards' manifest rows."""
 
     name = SHARDS
-    resources = Resources(cpus=1)
-
-    def __init__(self, spec: JobSpec, storage: Storage, parts: list[Part]):
-        self.spec = spec
-        self.storage = storage
-        self._parts = [Part(p.name) for p in parts]  # one run of shards per documents part
-
-    def parts(self) -> list[Part]:
-        return self._parts
 
     def _documents(self, part: str) -> str:
         if self.spec.dedup.enabled:

@@ -21,8 +21,7 @@ from pipeline.dedup.components import RESULT, read_partition, rules_files
 from pipeline.dedup.keys import RULES, input_path, node_id, nodes_of, partitions
 from pipeline.runner import Part, PartStats
 from pipeline.schema import LEDGER_SCHEMA
-from pipeline.stage import Resources
-from pipeline.steps import ledger_path, table_counts
+from pipeline.steps import PerDocumentPart, ledger_path, table_counts
 from pipeline.storage import Storage
 
 DEDUP = "dedup"
@@ -36,20 +35,14 @@ def cluster_id(label: str) -> str:
     return xxhash.xxh3_64_hexdigest(label.encode())
 
 
-class DedupStep:
+class DedupStep(PerDocumentPart):
     """Documents + clusters → the documents kept, and a ledger row for each one removed."""
 
     name = DEDUP
-    resources = Resources(cpus=1)
 
     def __init__(self, spec: JobSpec, storage: Storage, doc_parts: list[Part]):
-        self.spec = spec
-        self.storage = storage
+        super().__init__(spec, storage, doc_parts)
         self.n = partitions(spec, doc_parts)
-        self._parts = [Part(p.name, {"index": i}) for i, p in enumerate(doc_parts)]
-
-    def parts(self) -> list[Part]:
-        return self._parts
 
     def _lookup(self, index: int) -> tuple[dict[str, str], dict[str, int]]:
         """node → label and node → rule, for the nodes of documents part ``index``."""

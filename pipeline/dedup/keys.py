@@ -37,8 +37,7 @@ from pipeline.config import JobSpec
 from pipeline.dedup.minhash import band_keys, signatures, sketch
 from pipeline.images.join import joined_path
 from pipeline.runner import Part, PartStats
-from pipeline.stage import Resources
-from pipeline.steps import documents_path
+from pipeline.steps import PerDocumentPart, documents_path
 from pipeline.storage import Storage
 
 DEDUP_KEYS = "dedup_keys"
@@ -166,20 +165,14 @@ def _hash128(value: str) -> tuple[int, int]:
     return digest >> 64, digest & 0xFFFFFFFFFFFFFFFF
 
 
-class DedupKeysStep:
+class DedupKeysStep(PerDocumentPart):
     """Documents → the keys of every document, shuffled into partitions."""
 
     name = DEDUP_KEYS
-    resources = Resources(cpus=1)
 
     def __init__(self, spec: JobSpec, storage: Storage, doc_parts: list[Part]):
-        self.spec = spec
-        self.storage = storage
+        super().__init__(spec, storage, doc_parts)
         self.n_partitions = partitions(spec, doc_parts)
-        self._parts = [Part(p.name, {"index": i}) for i, p in enumerate(doc_parts)]
-
-    def parts(self) -> list[Part]:
-        return self._parts
 
     def keys_table(self, docs: pa.Table, part_index: int) -> tuple[pa.Table, dict[str, Any]]:
         """The key rows of one documents table, and counts for the stats."""

@@ -19,8 +19,7 @@ from pipeline.config import JobSpec
 from pipeline.images.table import IMAGES, fetching_parts, image_urls, log_path
 from pipeline.runner import Part, PartStats
 from pipeline.schema import DOC_SCHEMA, LEDGER_SCHEMA
-from pipeline.stage import Resources
-from pipeline.steps import documents_path, ledger_path, table_counts
+from pipeline.steps import PerDocumentPart, documents_path, ledger_path, table_counts
 from pipeline.storage import Storage
 
 JOIN = "join"
@@ -30,20 +29,14 @@ def joined_path(part: str) -> str:
     return f"work/{JOIN}/{part}.parquet"
 
 
-class JoinStep:
+class JoinStep(PerDocumentPart):
     """Documents + fetch logs → documents whose images are in the image table."""
 
     name = JOIN
-    resources = Resources(cpus=1)
 
     def __init__(self, spec: JobSpec, storage: Storage, doc_parts: list[Part]):
-        self.spec = spec
-        self.storage = storage
-        self._parts = [Part(p.name) for p in doc_parts]
+        super().__init__(spec, storage, doc_parts)
         self._fetching = {p.name for p in fetching_parts(spec, doc_parts)}
-
-    def parts(self) -> list[Part]:
-        return self._parts
 
     def _results(self, urls: list[str]) -> dict[str, dict[str, Any]]:
         logs = [log_path(n.removesuffix(".done")) for n in self.storage.list(f"work/{IMAGES}", ".done")]
