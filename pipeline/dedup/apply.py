@@ -63,11 +63,9 @@ class DedupStep(PerDocumentPart):
     def run_part(self, part: Part) -> PartStats:
         docs = self.storage.read_parquet(input_path(self.spec, part.name))
         label_of, rule_of = self._lookup(part.args["index"])
-        nodes = nodes_of(
-            docs.select(["id", "texts", "images", "meta"]).to_pylist(),
-            part.args["index"],
-            self.spec.dedup.keep,
-        )
+        order = self.spec.dedup.keep  # only what the keep score reads is turned into Python
+        needed = ["id", "meta"] + (["texts", "images"] if order in ("text_chars", "images") else [])
+        nodes = nodes_of(docs.select(needed).to_pylist(), part.args["index"], order)
         keep, ledger, clusters = [], [], 0
         ids, urls = docs["id"].to_pylist(), docs["url"].to_pylist()
         for i, node in enumerate(nodes):

@@ -242,12 +242,9 @@ class ComponentsStep:
                 merged.extra = {"rounds": index + 1, "nodes": res.stats.extra.get("nodes", 0)}
                 log.info("dedup: clusters found after %d rounds", index + 1)
                 return StepResult(self.name, self.n, res.ran, merged, time.perf_counter() - start)
-            log.info(
-                "dedup round %d (%s): %d nodes unsettled",
-                index,
-                rnd.name,
-                res.stats.extra.get("unsettled", 0),
-            )
+            if large:  # small-star rounds do not count
+                unsettled = res.stats.extra.get("unsettled", 0)
+                log.info("dedup round %d (%s): %d nodes unsettled", index, rnd.name, unsettled)
             inputs = rnd.outputs()
         raise StepFailed(f"{self.name}: no convergence after {MAX_ROUNDS} rounds")
 

@@ -59,6 +59,9 @@ def keys_schema(num_perm: int) -> pa.Schema:
     )
 
 
+SIGN_BATCH = 5_000  # documents signed in one call
+
+
 def keys_path(part: str) -> str:
     return f"work/{DEDUP_KEYS}/{part}.parquet"
 
@@ -202,7 +205,12 @@ class DedupKeysStep(PerDocumentPart):
         if cfg.minhash and eligible:
             start = time.perf_counter()
             texts = pa.array([document_text(rows[i]) for i in eligible], pa.large_string())
-            sigs, words = signatures(texts, cfg.ngram, num_perm, cfg.seed)
+            batches = [
+                signatures(texts[i : i + SIGN_BATCH], cfg.ngram, num_perm, cfg.seed)
+                for i in range(0, len(texts), SIGN_BATCH)
+            ]  # batches bound the shingle buffers (8 bytes per byte of text)
+            sigs = np.concatenate([b[0] for b in batches])
+            words = np.concatenate([b[1] for b in batches])
             signed = np.flatnonzero(words >= cfg.min_words)
             keys = band_keys(sigs[signed], bands, per_band)  # (documents, bands)
             signed_nodes = pa.array([nodes[eligible[i]] for i in signed], pa.string())
