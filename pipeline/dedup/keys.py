@@ -95,10 +95,6 @@ def normalize_text(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-def node_part(node: str) -> int:
-    return int(node[-8:], 16)
-
-
 def node_id(node: str) -> str:
     return node[-40:-8]
 

@@ -20,6 +20,18 @@ def step(rows_in, rows_out, drops=None, skipped=None, extra=None):
     }
 
 
+def shard_totals(samples, images=0, **kinds):
+    return {
+        "count": 1,
+        "samples": samples,
+        "documents": {"text": 0, "pair": 0, "interleaved": 0, **kinds},
+        "images": images,
+        "image_files": images,
+        "tokens": 0,
+        "bytes": 500_000,
+    }
+
+
 def test_the_images_step_gets_its_own_table():
     stats = {
         "job": "demo",
@@ -39,15 +51,7 @@ def test_the_images_step_gets_its_own_table():
             ),
             "image_table": step(25, 25, extra={"distinct_images": 25, "image_bytes": 397_619}),
         },
-        "shards": {
-            "count": 1,
-            "samples": 29,
-            "documents": {"text": 0, "pair": 29, "interleaved": 0},
-            "images": 29,
-            "image_files": 29,
-            "tokens": 0,
-            "bytes": 500_000,
-        },
+        "shards": shard_totals(29, images=29, pair=29),
     }
     console = Console(record=True, width=200)
     render_stats(stats, console)
@@ -74,15 +78,7 @@ def test_dedup_gets_a_row_of_removals_by_rule():
             "dedup_components": step(20, 12, extra={"rounds": 3}),
             "dedup": step(90, 80, {"exact_url": 3, "exact_text": 2, "minhash": 5}, extra={"clusters": 6}),
         },
-        "shards": {
-            "count": 1,
-            "samples": 80,
-            "documents": {"text": 80, "pair": 0, "interleaved": 0},
-            "images": 0,
-            "image_files": 0,
-            "tokens": 0,
-            "bytes": 1_000,
-        },
+        "shards": shard_totals(80, text=80),
     }
     console = Console(record=True, width=200)
     render_stats(stats, console)
