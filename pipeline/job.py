@@ -11,6 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from filters.step import FiltersStep
 from pipeline import __version__
 from pipeline.config import JobSpec, JobSpecError, check_inputs, is_remote
 from pipeline.dedup.apply import DedupStep
@@ -125,9 +126,11 @@ class RaySession:
 
 
 def job_steps(spec: JobSpec, storage: Storage, parts: list[Part]) -> list[Step | ComponentsStep]:
-    """The steps, in order: documents; images, image_table and join (when images are fetched);
-    dedup_keys, dedup_buckets, dedup_components and dedup (when dedup is on); shards."""
+    """The steps, in order: documents; filters (when on); images, image_table and join (when images
+    are fetched); dedup_keys, dedup_buckets, dedup_components and dedup (when dedup is on); shards."""
     steps: list[Step | ComponentsStep] = [DocumentsStep(spec, storage, parts)]
+    if spec.filters.enabled:
+        steps.append(FiltersStep(spec, storage, parts))
     if spec.images.fetch:
         images = ImagesStep(spec, storage, parts)
         steps += [images, ImageTableStep(images), JoinStep(spec, storage, parts)]

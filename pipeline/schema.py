@@ -23,6 +23,54 @@ IMAGE_TYPE = pa.struct(
     ]
 )
 
+#: The filter scores of a document (``meta.scores``): every filter writes its measurements here, and
+#: a separate threshold decides, so a kept document can be thresholded again later without rerunning
+#: a model. Null where a filter did not run or does not apply (docs/FILTERS.md names each one).
+SCORE_FIELDS = (
+    # language identification (fastText lid.176)
+    "language_score",
+    # fastText classifiers
+    "quality",
+    "nsfw",
+    # safety lexicon
+    "lexicon_ratio",
+    "lexicon_count",
+    # Gopher quality
+    "words",
+    "mean_word_length",
+    "symbol_word_ratio",
+    "bullet_lines_frac",
+    "ellipsis_lines_frac",
+    "alpha_words_frac",
+    "stop_words",
+    # Gopher repetition
+    "dup_line_frac",
+    "dup_para_frac",
+    "dup_line_char_frac",
+    "dup_para_char_frac",
+    "top_2gram_frac",
+    "top_3gram_frac",
+    "top_4gram_frac",
+    "dup_5gram_frac",
+    "dup_6gram_frac",
+    "dup_7gram_frac",
+    "dup_8gram_frac",
+    "dup_9gram_frac",
+    "dup_10gram_frac",
+    # C4
+    "c4_sentences",
+    "c4_lines_removed_frac",
+    # FineWeb
+    "line_punct_frac",
+    "short_line_frac",
+    "dup_char_frac",
+    "newline_word_ratio",
+    # OBELICS-style node rules and per-block language id: text blocks removed from the document
+    "blocks_dropped",
+)
+
+SCORES_TYPE = pa.struct([(name, pa.float32()) for name in SCORE_FIELDS])
+
 META_TYPE = pa.struct(
     [
         ("title", pa.string()),
@@ -33,6 +81,8 @@ META_TYPE = pa.struct(
         ("target_uri", pa.string()),
         ("payload_digest", pa.string()),
         ("charset", pa.string()),
+        ("url_category", pa.string()),  # the URL blocklist category that matched, if any
+        ("scores", SCORES_TYPE),
     ]
 )
 
@@ -75,6 +125,16 @@ def doc_id(source: str, url: str, location: str) -> str:
 
 def empty_meta() -> dict[str, Any]:
     return {field.name: None for field in META_TYPE}
+
+
+def plain_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """A document's meta without its unset fields (and unset scores), as the shards carry it."""
+    out = {k: v for k, v in meta.items() if v is not None and k != "scores"}
+    # float32 precision: 7 significant digits (0.1, not 0.10000000149011612)
+    scores = {k: float(f"{v:.7g}") for k, v in (meta.get("scores") or {}).items() if v is not None}
+    if scores:
+        out["scores"] = scores
+    return out
 
 
 def conform(table: pa.Table, schema: pa.Schema = DOC_SCHEMA) -> pa.Table:

@@ -28,10 +28,26 @@ from pipeline.stage import Resources, Stage, apply_stages, merged_resources
 from pipeline.storage import Storage
 
 DOCUMENTS = "documents"
+FILTERS = "filters"
 
 
 def documents_path(part: str) -> str:
     return f"work/{DOCUMENTS}/{part}.parquet"
+
+
+def filtered_path(part: str) -> str:
+    """The documents the filters step keeps (``filters/step.py``)."""
+    return f"work/{FILTERS}/{part}.parquet"
+
+
+def kept_documents_step(spec: JobSpec) -> str:
+    """The step whose documents the later steps read: ``filters`` when it runs, else ``documents``."""
+    return FILTERS if spec.filters.enabled else DOCUMENTS
+
+
+def kept_documents_path(spec: JobSpec, part: str) -> str:
+    """The documents the steps after ``documents`` (and ``filters``) read."""
+    return filtered_path(part) if spec.filters.enabled else documents_path(part)
 
 
 def ledger_path(step: str, part: str) -> str:

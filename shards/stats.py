@@ -63,6 +63,8 @@ def render_stats(stats: dict[str, Any], console: Console) -> None:
                 reasons.add_row(name, "dropped" if kind == "drops" else "skipped", reason, f"{n:,}")
     console.print(reasons)
 
+    if "filters" in stats["steps"]:
+        render_filters(stats["steps"]["filters"], console)
     if "images" in stats["steps"]:
         render_images(stats["steps"]["images"], stats["steps"].get("image_table", {}), console)
     if "dedup" in stats["steps"]:
@@ -114,6 +116,49 @@ def render_images(step: dict[str, Any], table_step: dict[str, Any], console: Con
         _human_bytes(stored.get("image_bytes", 0)),
     )
     console.print(table)
+
+
+def filter_rows(step: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per filter, in run order: documents in and out, kept % of its input and of the step's input,
+    and the drops by rule (a rule's reason names its filter: ``gopher_min_words``, ``url_adult``)."""
+    from filters.step import ORDER
+
+    retention = step.get("extra", {}).get("filters", {})
+    total = step["rows_in"]
+    rows = []
+    for name in sorted(retention, key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER)):
+        r = retention[name]
+        rows.append(
+            {
+                "filter": name,
+                "in": r["in"],
+                "out": r["out"],
+                "kept_pct": 100.0 * r["out"] / r["in"] if r["in"] else 100.0,
+                "cumulative_pct": 100.0 * r["out"] / total if total else 100.0,
+            }
+        )
+    return rows
+
+
+def render_filters(step: dict[str, Any], console: Console) -> None:
+    """Retention per filter (in run order), then the text blocks removed by rule."""
+    table = Table(title="Filters", title_justify="left")
+    for col in ("filter", "docs in", "docs out", "kept %", "of all %"):
+        table.add_column(col, justify="left" if col == "filter" else "right")
+    for r in filter_rows(step):
+        table.add_row(
+            r["filter"], f"{r['in']:,}", f"{r['out']:,}", f"{r['kept_pct']:.1f}", f"{r['cumulative_pct']:.1f}"
+        )
+    console.print(table)
+    extra = step.get("extra", {})
+    counts = {**extra.get("blocks", {}), **extra.get("counters", {})}
+    if counts:
+        blocks = Table(title="Filters: blocks removed, edits and counts", title_justify="left")
+        blocks.add_column("rule")
+        blocks.add_column("count", justify="right")
+        for rule, n in sorted(counts.items(), key=lambda kv: -kv[1]):
+            blocks.add_row(rule, f"{n:,}")
+        console.print(blocks)
 
 
 def render_dedup(steps: dict[str, Any], console: Console) -> None:

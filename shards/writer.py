@@ -25,7 +25,8 @@ from pipeline.dedup.apply import dedup_path
 from pipeline.images.join import joined_path
 from pipeline.images.table import IMAGE_TABLE, table_bucket, table_part, table_path
 from pipeline.runner import Part, PartStats
-from pipeline.steps import PerDocumentPart, documents_path
+from pipeline.schema import plain_meta
+from pipeline.steps import PerDocumentPart, kept_documents_path
 
 FORMAT_VERSION = 2
 FORMAT = f"loom/{FORMAT_VERSION}"
@@ -42,7 +43,7 @@ def sample_json(doc: dict[str, Any]) -> bytes:
         "url": doc["url"],
         "texts": doc["texts"],
         "images": doc["images"],
-        "meta": {k: v for k, v in doc["meta"].items() if v is not None},
+        "meta": plain_meta(doc["meta"]),
     }
     return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
@@ -133,7 +134,7 @@ class ShardsStep(PerDocumentPart):
     def _documents(self, part: str) -> str:
         if self.spec.dedup.enabled:
             return dedup_path(part)
-        return joined_path(part) if self.spec.images.fetch else documents_path(part)
+        return joined_path(part) if self.spec.images.fetch else kept_documents_path(self.spec, part)
 
     def _images(self, docs: list[dict[str, Any]]) -> dict[str, tuple[str, bytes]]:
         """sha256 → (format, stored bytes) of the images these documents use, from the image table

@@ -37,7 +37,7 @@ from pipeline.config import JobSpec
 from pipeline.dedup.minhash import band_keys, signatures, sketch
 from pipeline.images.join import joined_path
 from pipeline.runner import Part, PartStats
-from pipeline.steps import PerDocumentPart, documents_path
+from pipeline.steps import PerDocumentPart, kept_documents_path
 from pipeline.storage import Storage
 
 DEDUP_KEYS = "dedup_keys"
@@ -68,7 +68,7 @@ def keys_path(part: str) -> str:
 
 def input_path(spec: JobSpec, part: str) -> str:
     """The documents dedup reads: after the image join when images are fetched."""
-    return joined_path(part) if spec.images.fetch else documents_path(part)
+    return joined_path(part) if spec.images.fetch else kept_documents_path(spec, part)
 
 
 def partitions(spec: JobSpec, doc_parts: list[Part]) -> int:
@@ -123,7 +123,10 @@ def keep_score(doc: dict[str, Any], keep: str) -> float | None:
         return float(sum(len(t) for t in doc["texts"] if t))
     if keep == "images":
         return float(sum(im is not None for im in doc["images"]))
-    return (doc["meta"] or {}).get(keep.removeprefix("meta."))
+    value: Any = doc["meta"] or {}
+    for name in keep.removeprefix("meta.").split("."):  # meta.<field> or meta.scores.<score>
+        value = (value or {}).get(name)
+    return value
 
 
 def nodes_of(docs: list[dict[str, Any]], part_index: int, keep: str) -> list[str]:

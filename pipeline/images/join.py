@@ -19,7 +19,7 @@ from pipeline.config import JobSpec
 from pipeline.images.table import IMAGES, fetching_parts, image_urls, log_path
 from pipeline.runner import Part, PartStats
 from pipeline.schema import DOC_SCHEMA, LEDGER_SCHEMA
-from pipeline.steps import PerDocumentPart, documents_path, ledger_path, table_counts
+from pipeline.steps import PerDocumentPart, kept_documents_path, ledger_path, table_counts
 from pipeline.storage import Storage
 
 JOIN = "join"
@@ -49,7 +49,7 @@ class JoinStep(PerDocumentPart):
         return {r["url"]: r for r in found.to_pylist()}
 
     def run_part(self, part: Part) -> PartStats:
-        docs = self.storage.read_parquet(documents_path(part.name))
+        docs = self.storage.read_parquet(kept_documents_path(self.spec, part.name))
         fetching = part.name in self._fetching
         results = self._results(sorted(set(image_urls(docs).to_pylist()))) if fetching else {}
         kept, ledger = [], []

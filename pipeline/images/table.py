@@ -36,7 +36,7 @@ from pipeline.config import JobSpec
 from pipeline.images.fetch import FETCH_SCHEMA, fetch_urls
 from pipeline.runner import Part, PartStats, marker_path
 from pipeline.stage import Resources
-from pipeline.steps import DOCUMENTS, documents_path
+from pipeline.steps import kept_documents_path, kept_documents_step
 from pipeline.storage import Storage
 
 IMAGES = "images"
@@ -116,8 +116,9 @@ class ImagesStep:
 
     def _plan(self) -> list[Part]:
         refs = 0
-        for p in self.sources:  # the documents step counted the image references of every part
-            refs += self.storage.read_json(marker_path(DOCUMENTS, p.name)).get("extra", {}).get("images", 0)
+        for p in self.sources:  # documents (or filters) counted the image references of every part
+            marker = self.storage.read_json(marker_path(kept_documents_step(self.spec), p.name))
+            refs += marker.get("extra", {}).get("images", 0)
         if not refs:
             return []
         n = max(1, math.ceil(refs / self.spec.images.urls_per_part))
@@ -127,7 +128,8 @@ class ImagesStep:
         """The distinct URLs of this bucket (sorted) and how many references they had."""
         refs: Counter = Counter()
         for p in self.sources:
-            for url in image_urls(self.storage.read_parquet(documents_path(p.name), ["images"])).to_pylist():
+            docs = self.storage.read_parquet(kept_documents_path(self.spec, p.name), ["images"])
+            for url in image_urls(docs).to_pylist():
                 if bucket_of(url, buckets) == bucket:
                     refs[url] += 1
         return sorted(refs), sum(refs.values())

@@ -87,3 +87,27 @@ def test_pair_sources_and_images_are_checked_with_one_line_errors():
         parse_job({**base, "images": {"allow_networks": ["intranet"]}})
     with pytest.raises(JobSpecError, match=r"images: for png, `quality` is the compression level, 0-9"):
         parse_job({**base, "images": {"format": "png"}})
+
+
+def test_filter_files_resolve_against_the_spec_and_must_exist(tmp_path):
+    (tmp_path / "in.warc.gz").write_bytes(b"")
+    text = (
+        'output = "o"\n[[sources]]\npaths = ["in.warc.gz"]\n'
+        '[filters.quality]\nmodel = "models/quality.bin"\nmin_score = 0.5\n'
+        '[filters.lexicon]\npaths = ["lists/ldnoobw", "loom:gambling"]\n'
+        '[dedup]\nkeep = "meta.scores.quality"\n'
+    )
+    spec = load_job(write(tmp_path, text))
+    assert spec.filters.quality.model == str(tmp_path / "models/quality.bin")
+    assert spec.filters.lexicon.paths[0] == str(tmp_path / "lists/ldnoobw")
+    assert Path(spec.filters.lexicon.paths[1], "zh").is_file()  # a list Loom ships
+    with pytest.raises(JobSpecError, match=r"filters\.quality\.model: not found: .*quality\.bin"):
+        check_inputs(spec)
+
+
+def test_an_unknown_score_or_shipped_list_is_named(tmp_path):
+    with pytest.raises(JobSpecError, match=r"dedup\.keep: 'meta\.scores\.qualty'"):
+        parse_job({"output": "o", "sources": [{"paths": ["x"]}], "dedup": {"keep": "meta.scores.qualty"}})
+    lexicon = {"lexicon": {"paths": ["loom:nope"]}}
+    with pytest.raises(JobSpecError, match=r"loom:nope: no such list \(Loom ships: gambling\)"):
+        parse_job({"output": "o", "sources": [{"paths": ["x"]}], "filters": lexicon}, base_dir=tmp_path)

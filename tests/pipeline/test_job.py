@@ -41,13 +41,15 @@ def samples(out: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def cc_job(shared_data, tmp_path_factory):
-    """The CC excerpt and the dolma capture, run once without Ray."""
+    """The CC excerpt and the dolma capture, run once without Ray; without the filters, which would
+    drop most of these short, spammy pages (tests/filters/test_step.py runs them)."""
     out = tmp_path_factory.mktemp("cc") / "out"
     spec = spec_for(
         out,
         shared_data / "warc/resiliparse/warcfile.warc.gz",
         shared_data / "warc/dolma/sample-0000.warc.gz",
         shards={"max_samples": 8},
+        filters={"enabled": False},
     )
     outcome = run_job(spec, use_ray=False)
     return spec, out, outcome

