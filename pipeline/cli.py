@@ -1,4 +1,4 @@
-"""The ``loom`` command line: run, demo, stats, validate, inspect, submit."""
+"""The ``loom`` command line: run, demo, stats, validate, inspect, submit, filters."""
 
 from __future__ import annotations
 
@@ -149,6 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     sbm.add_argument("--out", help="output root, overrides the spec's `output`")
     sbm.add_argument("--no-wait", action="store_true", help="print the submission id and return")
     sbm.set_defaults(fn=cmd_submit)
+
+    from filters.cli import add_commands as add_filters_commands
+
+    add_filters_commands(sub)
     return p
 
 
