@@ -73,12 +73,29 @@ class Kind(StrEnum):
     NON_HTML = "non_html"
     EMPTY = "empty_body"
     IMAGE = "image"
+    FOREIGN = "foreign_language"  # a German article: the language filter drops it (allowed = en)
+    BOILERPLATE = "boilerplate"  # one teaser paragraph repeated: the Gopher repetition rules drop it
+    SPAM = "spam"  # a gambling site on the demo blocklist, or adult spam the demo lexicon flags
+    CONTACT = "contact_details"  # an article ending in an e-mail address and a public IP: redacted
 
 
-#: Captures that should become documents (before deduplication).
+#: Captures that should become documents (before filtering and deduplication).
 DOCUMENT_KINDS = frozenset(
-    {Kind.IMAGES, Kind.TEXT, Kind.LATIN1, Kind.META_CHARSET, Kind.NEAR_DUPLICATE, Kind.EXACT_DUPLICATE}
+    {
+        Kind.IMAGES,
+        Kind.TEXT,
+        Kind.LATIN1,
+        Kind.META_CHARSET,
+        Kind.NEAR_DUPLICATE,
+        Kind.EXACT_DUPLICATE,
+        Kind.FOREIGN,
+        Kind.BOILERPLATE,
+        Kind.SPAM,
+        Kind.CONTACT,
+    }
 )
+#: Documents the filters step drops: by language, repetition, URL blocklist or lexicon.
+FILTERED_KINDS = frozenset({Kind.FOREIGN, Kind.BOILERPLATE, Kind.SPAM})
 #: Captures the extractor must drop (status, content type, empty body) — image records included.
 DROPPED_KINDS = frozenset(Kind) - DOCUMENT_KINDS
 
@@ -253,6 +270,47 @@ _SITES = (
 )
 
 
+#: The spam sites: a gambling site on the demo blocklist (a subdomain of the listed domain) and an
+#: adult spam site whose pages hold words of the demo lexicon.
+SPAM_SITES = (
+    Site("casino.lucky-jackpot", "Lucky Jackpot Casino", ("slots", "poker"), "nginx/1.24.0"),
+    Site("free-videos-hub", "Free Videos Hub", ("videos", "chat"), "nginx/1.24.0"),
+)
+#: The demo's URL blocklist (UT1 layout: category/domains) and lexicon (LDNOOBW layout: one file per
+#: language), written beside the WARC by ``build_demo_filters``.
+DEMO_BLOCKLIST = {"gambling": ["lucky-jackpot.example"], "adult": ["adult-only.example"]}
+DEMO_LEXICON = {"en": ["xxx", "porn", "nude", "hot singles"]}
+#: A public address (example.com's) for the redaction of the contact page.
+CONTACT_IP = "93.184.215.14"
+
+_GAMBLING_SPAM = (
+    "Spin the reels at Lucky Jackpot Casino tonight and claim your welcome bonus of two hundred free "
+    "spins, with no deposit needed and instant payouts to your card.",
+    "Our poker tables never close, the jackpot grows every minute, and new players get a matched "
+    "deposit up to one thousand dollars when they sign up today.",
+    "Join thousands of winners who play slots, roulette and blackjack from their phones, and cash out "
+    "whenever luck is on their side.",
+)
+_ADULT_SPAM = (
+    "Hot singles are waiting to chat with you right now, and every profile comes with free xxx "
+    "videos and nude photos that update all day long.",
+    "The best porn clips of the week are free for members, so sign up in one minute and watch as "
+    "many xxx videos as you like on any device.",
+    "Meet hot singles near you tonight: no credit card, no limits, just nude pictures and private "
+    "chat rooms that never close.",
+)
+#: German sentences for the foreign-language page (Loom's own, written for the demo).
+_GERMAN_SENTENCES = [
+    "Der Stadtrat hat am Montag beschlossen, die alte Brücke über den Fluss im nächsten Jahr zu erneuern.",
+    "Viele Bewohner der Altstadt freuen sich über den neuen Wochenmarkt, der jeden Samstag stattfindet.",
+    "Die Schule am Hafen bekommt endlich eine größere Bibliothek und einen modernen Computerraum.",
+    "Nach einem langen Winter öffnen die Cafés am See wieder ihre Terrassen für die Gäste.",
+    "Im Museum zeigt eine Ausstellung Gemälde und Fotografien aus dem vergangenen Jahrhundert.",
+    "Die Feuerwehr lädt am Wochenende alle Familien zu einem Tag der offenen Tür ein.",
+    "Der Bürgermeister erklärte, dass die Stadt mehr Geld für Radwege und Grünflächen ausgeben wird.",
+    "Im Herbst beginnen die Bauarbeiten für das neue Schwimmbad am Rand des Parks.",
+]
+
 # --------------------------------------------------------------------------------------------------
 # Plan
 # --------------------------------------------------------------------------------------------------
@@ -379,6 +437,10 @@ def _kind_counts(pages: int) -> dict[Kind, int]:
         Kind.REDIRECT: drop,
         Kind.NON_HTML: 2 * drop,
         Kind.EMPTY: drop,
+        Kind.FOREIGN: drop,
+        Kind.BOILERPLATE: drop,
+        Kind.SPAM: max(1, round(pages / 60)),  # even ordinals gambling, odd ones adult spam
+        Kind.CONTACT: drop,
     }
     counts[Kind.IMAGES] = pages - sum(counts.values())
     return counts
@@ -610,7 +672,39 @@ def _article_capture(kind: Kind, index: int, seed: int, ordinal: int) -> Capture
         charset = meta = "windows-1252" if ordinal % 2 else "utf-8"
         content_type, accents, fancy = "text/html", True, True
     article = _make_article(text_rng, title, site, url, n_images, accents, fancy, base_href)
+    if kind == Kind.CONTACT:
+        contact = f"Send tips to newsroom@{site.slug}.example or to our archive server at {CONTACT_IP}."
+        article = replace(article, blocks=(*article.blocks, contact))
     return Capture(kind, url, 200, content_type, charset, meta, site, article)
+
+
+def _filtered_capture(kind: Kind, index: int, seed: int, ordinal: int) -> Capture:
+    """A page the filters step drops (see ``Kind``): plain text, no images."""
+    rng = _rng(seed, "page", index)
+    published = (_CRAWL_START - timedelta(days=rng.randint(2, 400))).date()
+    if kind == Kind.FOREIGN:
+        site = rng.choice(_SITES)
+        paragraphs = [" ".join(rng.sample(_GERMAN_SENTENCES, 3)) for _ in range(4)]
+        title = "Neuigkeiten aus der Stadt"
+    elif kind == Kind.BOILERPLATE:
+        site = rng.choice(_SITES)
+        teaser = f"Read more stories like this one in the {site.name} archive, updated every morning."
+        prose = _Prose(_rng(seed, "article", index))
+        paragraphs = [prose.paragraph(4, 5), *[teaser] * 10]
+        title = "More Stories From Our Archive"
+    else:
+        site = SPAM_SITES[ordinal % 2]
+        prose = _Prose(_rng(seed, "article", index))  # spam pads itself with ordinary text
+        paragraphs = [*(_GAMBLING_SPAM if ordinal % 2 == 0 else _ADULT_SPAM), prose.paragraph(4, 5)]
+        title = (
+            "Win Big at the Lucky Jackpot Tables Tonight"
+            if ordinal % 2 == 0
+            else "Hot Singles Want to Meet You Tonight"
+        )
+    url = f"{site.origin}/{rng.choice(site.sections)}/{_slug(title)}-{1000 + index}"
+    author = f"{rng.choice(_FIRST_NAMES)} {rng.choice(_SURNAMES)}"
+    article = Article(title, author, published, urlsplit(url).path.split("/")[1], tuple(paragraphs))
+    return Capture(kind, url, 200, "text/html; charset=utf-8", "utf-8", "utf-8", site, article)
 
 
 def _absolute(image: PlannedImage) -> PlannedImage:
@@ -721,6 +815,8 @@ def demo_plan(pages: int = 120, seed: int = 0) -> DemoPlan:
             capture = _duplicate_capture(kind, index, seed, source)
         elif kind in (Kind.NOT_FOUND, Kind.REDIRECT, Kind.NON_HTML, Kind.EMPTY):
             capture = _dropped_capture(kind, index, seed, ordinal, [s.url for s in sources])
+        elif kind in (Kind.FOREIGN, Kind.BOILERPLATE, Kind.SPAM):
+            capture = _filtered_capture(kind, index, seed, ordinal)
         else:
             capture = _article_capture(kind, index, seed, ordinal)
             if kind in (Kind.IMAGES, Kind.TEXT):
@@ -1127,6 +1223,61 @@ def _records(plan: DemoPlan) -> Iterator[WarcRecord]:
         if capture.kind in (Kind.IMAGES, Kind.TEXT):
             bodies[capture.url] = body
         yield from _capture_records(factory, capture, body, _capture_date(plan.seed, position))
+
+
+def build_demo_filters(dest: Path) -> tuple[Path, Path]:
+    """Write the demo's URL blocklist and lexicon under ``dest`` (see ``DEMO_BLOCKLIST``,
+    ``DEMO_LEXICON``); return (blocklist root, lexicon folder)."""
+    blocklist, lexicon = Path(dest) / "blocklist", Path(dest) / "lexicon"
+    for category, domains in DEMO_BLOCKLIST.items():
+        (blocklist / category).mkdir(parents=True, exist_ok=True)
+        (blocklist / category / "domains").write_text("\n".join(domains) + "\n", encoding="utf-8")
+    lexicon.mkdir(parents=True, exist_ok=True)
+    for language, words in DEMO_LEXICON.items():
+        (lexicon / language).write_text("\n".join(words) + "\n", encoding="utf-8")
+    return blocklist, lexicon
+
+
+_CHROME_PHRASES = [
+    "Home",
+    "News",
+    "Sport",
+    "Contact us",
+    "About",
+    "Subscribe to our newsletter",
+    "Sign in",
+    "Register",
+    "Accept all cookies",
+    "Manage preferences",
+    "Share on Facebook",
+    "Share by e-mail",
+    "Read more",
+    "Privacy policy",
+    "Terms of use",
+    "All rights reserved.",
+    "Advertise with us",
+    "Back to top",
+    "Next page",
+    "Previous",
+    "Most read",
+    "Related stories",
+    "Follow us",
+    "Load more comments",
+]
+
+
+def demo_quality_corpus(dest: Path, docs: int = 300, seed: int = 0) -> tuple[Path, Path]:
+    """Training text for the demo's quality classifier: ``positive.txt`` holds article prose (one
+    document per line), ``negative.txt`` page chrome (menus, cookie and share notices)."""
+    rng = _rng(seed, "quality")
+    prose = _Prose(rng)
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    positive, negative = dest / "positive.txt", dest / "negative.txt"
+    positive.write_text("\n".join(prose.paragraph(3, 6) for _ in range(docs)) + "\n", encoding="utf-8")
+    chrome = [" ".join(rng.choices(_CHROME_PHRASES, k=rng.randint(6, 20))) for _ in range(docs)]
+    negative.write_text("\n".join(chrome) + "\n", encoding="utf-8")
+    return positive, negative
 
 
 def build_demo_corpus(dest: Path, pages: int = 120, seed: int = 0) -> Path:

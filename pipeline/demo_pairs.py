@@ -23,8 +23,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from filters.config import FiltersConfig
 from pipeline.config import JobSpec, JobSpecError, load_job
-from pipeline.demo import build_demo_corpus
+from pipeline.demo import build_demo_corpus, build_demo_filters, demo_quality_corpus
 from pipeline.images.serve import ImageServer, Route
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,26 @@ def demo_server(root: Path, port: int = 0) -> ImageServer:
     return server
 
 
+def demo_filters(filters: FiltersConfig, inputs: Path) -> FiltersConfig:
+    """Write the demo's blocklist, lexicon and quality model under ``inputs`` (the model is trained
+    once, like ``loom filters train-quality`` does) and point the demo's [filters] at them."""
+    from filters.classifier import train_classifier
+    from filters.lexicon import builtin_list
+
+    blocklist, lexicon = build_demo_filters(inputs)
+    model = inputs / "quality.bin"
+    if not model.exists():
+        positive, negative = demo_quality_corpus(inputs / "quality")
+        train_classifier([positive], [negative], model)
+    return filters.model_copy(
+        update={
+            "url_blocklist": filters.url_blocklist.model_copy(update={"path": str(blocklist)}),
+            "lexicon": filters.lexicon.model_copy(update={"paths": [str(lexicon), builtin_list("gambling")]}),
+            "quality": filters.quality.model_copy(update={"model": str(model)}),
+        }
+    )
+
+
 @contextlib.contextmanager
 def demo_job(out: Path, pages: int = 120, seed: int = 0) -> Iterator[JobSpec]:
     """Build the demo inputs under ``out/input``, serve its images, and yield the demo job spec
@@ -145,7 +166,8 @@ def demo_job(out: Path, pages: int = 120, seed: int = 0) -> Iterator[JobSpec]:
                 "sources": [
                     cc.model_copy(update={"paths": [str(warc)], "listing": None}),
                     pair_source.model_copy(update={"paths": [str(pairs.table)]}),
-                ]
+                ],
+                "filters": demo_filters(spec.filters, inputs),
             }
         )
         log.info("demo corpus: %s and %s (images served at %s)", warc, pairs.table, server.url)

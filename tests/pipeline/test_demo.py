@@ -157,7 +157,7 @@ def test_the_mix_of_120_pages(plan):
     counts = plan.kind_counts()
     assert sum(n for k, n in counts.items() if k != Kind.IMAGE) == 120
     assert counts == {
-        "article_with_images": 69,
+        "article_with_images": 64,
         "article_text_only": 30,
         "latin1_http_charset": 6,
         "meta_charset_only": 4,
@@ -167,6 +167,10 @@ def test_the_mix_of_120_pages(plan):
         "http_301": 1,
         "non_html": 2,
         "empty_body": 1,
+        "foreign_language": 1,
+        "boilerplate": 1,
+        "spam": 2,
+        "contact_details": 1,
         "image": counts["image"],
     }
     assert counts["image"] >= 20

@@ -28,6 +28,7 @@ def test_loom_demo_fetches_the_pairs_images_once_and_puts_them_in_the_shards(loc
     stats = json.loads((out / "result/stats.json").read_text())
     assert stats["step_order"] == [
         "documents",
+        "filters",
         "images",
         "image_table",
         "join",

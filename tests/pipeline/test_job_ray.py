@@ -7,6 +7,7 @@ import pyarrow.parquet as pq
 
 from pipeline.config import load_job
 from pipeline.demo import DOCUMENT_KINDS, build_demo_corpus, demo_plan
+from pipeline.demo_pairs import demo_filters
 from pipeline.job import run_job
 from pipeline.storage import Storage
 from shards.validate import validate_output
@@ -18,7 +19,12 @@ def demo_spec(tmp_path, name: str):
     """The demo job on three demo WARCs (three parts, so both local workers get work)."""
     warcs = [str(build_demo_corpus(tmp_path / f"input-{seed}", pages=40, seed=seed)) for seed in range(3)]
     spec = load_job(REPO / "jobs" / "demo.toml", output=str(tmp_path / name))
-    return spec.model_copy(update={"sources": [spec.sources[0].model_copy(update={"paths": warcs})]})
+    return spec.model_copy(
+        update={
+            "sources": [spec.sources[0].model_copy(update={"paths": warcs})],
+            "filters": demo_filters(spec.filters, tmp_path / "filters"),
+        }
+    )
 
 
 def test_the_demo_job_on_local_ray_matches_an_in_process_run(local_ray, tmp_path, caplog):
@@ -26,9 +32,12 @@ def test_the_demo_job_on_local_ray_matches_an_in_process_run(local_ray, tmp_path
     outcome = run_job(on_ray, use_ray=True)
     plans = [demo_plan(pages=40, seed=seed) for seed in range(3)]
     expected = sum(n for plan in plans for kind, n in plan.kind_counts().items() if kind in DOCUMENT_KINDS)
-    removed = json.loads((tmp_path / "ray/stats.json").read_text())["steps"]["dedup"]["drops"]
+    steps = json.loads((tmp_path / "ray/stats.json").read_text())["steps"]
+    removed = steps["dedup"]["drops"]
     assert removed.get("exact_text", 0) + removed.get("exact_url", 0) >= 3  # one exact copy per corpus
-    assert outcome.samples == expected - sum(removed.values())
+    filtered = sum(steps["filters"]["drops"].values())
+    assert filtered >= 3 * 3  # each corpus plants a German, a boilerplate and a spam page
+    assert outcome.samples == expected - filtered - sum(removed.values())
     assert validate_output(Storage(outcome.output)).ok
 
     local = run_job(demo_spec(tmp_path, "local"), use_ray=False)
