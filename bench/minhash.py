@@ -412,7 +412,13 @@ def run_dedup(
 
     out = tempfile.mkdtemp(prefix=f"run-{total}-", dir=tmp)
     spec = parse_job(
-        {"output": out, "sources": [{"paths": ["/nonexistent"]}], "images": {"fetch": False}, "dedup": {}}
+        {
+            "output": out,
+            "sources": [{"paths": ["/nonexistent"]}],
+            "images": {"fetch": False},
+            "filters": {"enabled": False},  # dedup alone
+            "dedup": {},
+        }
     )
     storage = Storage(spec.output)
     names = part_names(total, args.part_docs)

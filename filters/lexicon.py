@@ -188,7 +188,9 @@ class WordLists:
 
     @classmethod
     def read(cls, paths: Iterable[str]) -> WordLists:
-        """Read the lists in ``paths`` (no cache; :meth:`load` is the cached way)."""
+        """Read the lists in ``paths`` (no cache; :meth:`load` is the cached way). ``loom:<name>``
+        is a list Loom ships (:func:`builtin_list`), found where this process has Loom installed."""
+        paths = [builtin_list(p.removeprefix("loom:")) if p.startswith("loom:") else p for p in paths]
         entries: dict[str, set[str]] = {}
         for path in map(Path, paths):
             if path.is_dir():

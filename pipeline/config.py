@@ -370,14 +370,16 @@ def _resolve_paths(spec: JobSpec, base_dir: Path) -> JobSpec:
 
 
 def _resolve_list(p: str, base_dir: Path) -> str:
-    """A word-list path; ``loom:<name>`` names a list Loom ships (``filters/lists/<name>``)."""
+    """A word-list path; ``loom:<name>`` names a list Loom ships (``filters/lists/<name>``): it is
+    checked here and stays as it is, so each node reads its own installed copy."""
     if p.startswith("loom:"):
         from filters.lexicon import builtin_list
 
         try:
-            return builtin_list(p.removeprefix("loom:"))
+            builtin_list(p.removeprefix("loom:"))
         except ValueError as err:
             raise JobSpecError(f"filters.lexicon.paths: {err}") from None
+        return p
     return _resolve(p, base_dir)
 
 
@@ -427,7 +429,7 @@ def check_filter_files(filters: FiltersConfig) -> None:
         *((f"filters.lexicon.paths.{i}", p) for i, p in enumerate(filters.lexicon.paths)),
     ]
     for key, path in named:
-        if path is None:
+        if path is None or path.startswith("loom:"):
             continue
         if is_remote(path):
             raise JobSpecError(

@@ -123,7 +123,6 @@ def demo_filters(filters: FiltersConfig, inputs: Path) -> FiltersConfig:
     """Write the demo's blocklist, lexicon and quality model under ``inputs`` (the model is trained
     once, like ``loom filters train-quality`` does) and point the demo's [filters] at them."""
     from filters.classifier import train_classifier
-    from filters.lexicon import builtin_list
 
     blocklist, lexicon = build_demo_filters(inputs)
     model = inputs / "quality.bin"
@@ -133,7 +132,7 @@ def demo_filters(filters: FiltersConfig, inputs: Path) -> FiltersConfig:
     return filters.model_copy(
         update={
             "url_blocklist": filters.url_blocklist.model_copy(update={"path": str(blocklist)}),
-            "lexicon": filters.lexicon.model_copy(update={"paths": [str(lexicon), builtin_list("gambling")]}),
+            "lexicon": filters.lexicon.model_copy(update={"paths": [str(lexicon), "loom:gambling"]}),
             "quality": filters.quality.model_copy(update={"model": str(model)}),
         }
     )
