@@ -55,6 +55,14 @@ def kind_mask(table: pa.Table, kinds: Sequence[str]) -> list[bool]:
     return pc.is_in(table["kind"], value_set=pa.array(list(kinds), pa.string())).to_pylist()
 
 
+def meta_values(table: pa.Table, field: str) -> list[Any]:
+    """Each document's ``meta.<field>``; ``scores.<name>`` reads one score."""
+    column = table["meta"].combine_chunks()
+    for name in field.split("."):
+        column = pc.struct_field(column, name)
+    return column.to_pylist()
+
+
 def _replace_meta(table: pa.Table, updates: Mapping[str, pa.Array]) -> pa.Table:
     meta = table["meta"].combine_chunks()
     fields = list(meta.type)

@@ -55,7 +55,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from filters.base import (
     block_texts,
@@ -64,6 +63,7 @@ from filters.base import (
     joined_text,
     kind_mask,
     mark_drops,
+    meta_values,
     with_scores,
 )
 from filters.config import WEB_KINDS, C4Config, FineWebConfig, GopherQualityConfig, GopherRepetitionConfig
@@ -398,7 +398,7 @@ class GopherQuality(_TextRules):
     def __call__(self, batch: pa.Table) -> pa.Table:
         if not self.cfg.enabled or not batch.num_rows:
             return batch
-        languages = pc.struct_field(batch["meta"], "language").to_pylist()
+        languages = meta_values(batch, "language")
         per_doc: list[Scores | None] = []
         for text, language in zip(_texts_to_score(batch), languages, strict=True):
             if text is None:

@@ -46,9 +46,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from filters.base import doc_texts, drop_detail, mark_drops, with_scores
+from filters.base import doc_texts, drop_detail, mark_drops, meta_values, with_scores
 from filters.config import LexiconConfig
 from filters.text import has_cjk, words
 from pipeline.stage import Resources
@@ -275,9 +274,7 @@ class Lexicon:
         if not self.cfg.paths or not table.num_rows:
             return table
         lists = WordLists.load(self.cfg.paths)
-        meta = table["meta"].combine_chunks()
-        languages = pc.struct_field(meta, "language").to_pylist()
-        titles = pc.struct_field(meta, "title").to_pylist()
+        languages, titles = meta_values(table, "language"), meta_values(table, "title")
         texts = [
             f"{title}\n\n{text}" if title else text
             for title, text in zip(titles, doc_texts(table), strict=True)

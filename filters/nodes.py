@@ -50,9 +50,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from filters.base import block_texts, drop_detail, edit_blocks, kind_mask
+from filters.base import block_texts, drop_detail, edit_blocks, kind_mask, meta_values
 from filters.config import LexiconConfig, NodeRulesConfig
 from filters.text import paragraphs, words
 from pipeline.stage import Resources
@@ -265,7 +264,7 @@ class NodeRules:
         if not any(interleaved):
             return batch
         lexicon = self._lexicon()
-        languages = pc.struct_field(batch["meta"].combine_chunks(), "language").to_pylist()
+        languages = meta_values(batch, "language")
         texts, removed = [], []
         changed = False
         for blocks, language, touch in zip(block_texts(batch), languages, interleaved, strict=True):

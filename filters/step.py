@@ -23,9 +23,8 @@ from collections import Counter
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from filters.base import BLOCKS_DROPPED, with_scores
+from filters.base import BLOCKS_DROPPED, meta_values, with_scores
 from filters.config import FiltersConfig
 from pipeline.config import JobSpec
 from pipeline.runner import Part, PartStats
@@ -104,7 +103,7 @@ def take_blocks(batch: pa.Table, step: str, stage: str) -> tuple[pa.Table, pa.Ta
         for r in doc or []
     ]
     if rows:
-        before = pc.struct_field(pc.struct_field(batch["meta"], "scores"), "blocks_dropped").to_pylist()
+        before = meta_values(batch, "scores.blocks_dropped")
         counts = [(b or 0) + len(doc) if doc else b for b, doc in zip(before, reports, strict=True)]
         batch = with_scores(batch, {"blocks_dropped": counts})
     return batch, pa.Table.from_pylist(rows, schema=LEDGER_SCHEMA)

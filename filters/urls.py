@@ -40,9 +40,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from filters.base import mark_drops, with_meta
+from filters.base import mark_drops, meta_values, with_meta
 from filters.config import UrlBlocklistConfig
 from pipeline.stage import Resources
 
@@ -205,8 +204,7 @@ class UrlBlocklist:
         if not self.cfg.path or not table.num_rows:
             return table
         blocklist = Blocklist.load(self.cfg.path, self.cfg.categories)
-        meta = table["meta"].combine_chunks()
-        categories = pc.struct_field(meta, "url_category").to_pylist()
+        categories = meta_values(table, "url_category")
         reasons: list[str | None] = []
         details: list[str | None] = []
         rows = zip(
