@@ -1,4 +1,4 @@
-"""The ``loom`` command line: run, demo, stats, validate, inspect, submit, filters."""
+"""The ``loom`` command line: run, demo, stats, validate, inspect, submit, filters, tokenizer."""
 
 from __future__ import annotations
 
@@ -151,8 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
     sbm.set_defaults(fn=cmd_submit)
 
     from filters.cli import add_commands as add_filters_commands
+    from tokenizer.cli import add_commands as add_tokenizer_commands
 
     add_filters_commands(sub)
+    add_tokenizer_commands(sub)
     return p
 
 

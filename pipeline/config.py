@@ -28,6 +28,7 @@ from pydantic import (
 
 from filters.config import FiltersConfig
 from pipeline.schema import META_TYPE, SCORE_FIELDS
+from tokenizer.config import TokenizerConfig
 
 
 class JobSpecError(ValueError):
@@ -284,9 +285,16 @@ class JobSpec(_Model):
     images: ImagesConfig = ImagesConfig()
     filters: FiltersConfig = FiltersConfig()
     dedup: DedupConfig = DedupConfig()
+    tokenizer: TokenizerConfig = TokenizerConfig()
     shards: ShardsConfig = ShardsConfig()
     ray: RayConfig = RayConfig()
     run: RunConfig = RunConfig()
+
+    @field_validator("tokenizer", mode="before")
+    @classmethod
+    def _tokenizer_path(cls, value: Any) -> Any:
+        """``tokenizer = "path/to/tokenizer.json"`` is short for ``[tokenizer] path = "…"``."""
+        return {"path": value} if isinstance(value, str) else value
 
     @field_validator("sources")
     @classmethod
@@ -364,8 +372,16 @@ def _resolve_paths(spec: JobSpec, base_dir: Path) -> JobSpec:
             update["prefix"] = _resolve(src.prefix, base_dir) if src.prefix else ""
         sources.append(src.model_copy(update=update))
     filters = _resolve_filter_paths(spec.filters, base_dir)
+    tokenizer = spec.tokenizer
+    if tokenizer.path:
+        tokenizer = tokenizer.model_copy(update={"path": _resolve(tokenizer.path, base_dir)})
     return spec.model_copy(
-        update={"sources": sources, "output": _resolve(spec.output, base_dir), "filters": filters}
+        update={
+            "sources": sources,
+            "output": _resolve(spec.output, base_dir),
+            "filters": filters,
+            "tokenizer": tokenizer,
+        }
     )
 
 
@@ -417,6 +433,12 @@ def check_inputs(spec: JobSpec) -> None:
             raise JobSpecError(f"sources.{i}.listing: file not found: {listing}")
     if spec.filters.enabled:
         check_filter_files(spec.filters)
+    path = spec.tokenizer.path
+    if spec.tokenizer.enabled and path:
+        if is_remote(path):
+            raise JobSpecError(f"tokenizer.path: {path}: a tokenizer is read from a local path")
+        if not Path(path).is_file():
+            raise JobSpecError(f"tokenizer.path: not found: {path}")
 
 
 def check_filter_files(filters: FiltersConfig) -> None:

@@ -23,6 +23,7 @@ from pipeline.runner import Part, Step, StepResult, run_step
 from pipeline.steps import DocumentsStep, plan_parts
 from pipeline.storage import Storage
 from shards.writer import FORMAT_VERSION, MANIFEST_SCHEMA, ShardsStep
+from tokenizer.step import TokenizerStep, TokensStep
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,8 @@ class RaySession:
 
 def job_steps(spec: JobSpec, storage: Storage, parts: list[Part]) -> list[Step | ComponentsStep]:
     """The steps, in order: documents; filters (when on); images, image_table and join (when images
-    are fetched); dedup_keys, dedup_buckets, dedup_components and dedup (when dedup is on); shards."""
+    are fetched); dedup_keys, dedup_buckets, dedup_components and dedup (when dedup is on); tokenizer
+    and tokens (when the tokenizer is on); shards."""
     steps: list[Step | ComponentsStep] = [DocumentsStep(spec, storage, parts)]
     if spec.filters.enabled:
         steps.append(FiltersStep(spec, storage, parts))
@@ -138,6 +140,8 @@ def job_steps(spec: JobSpec, storage: Storage, parts: list[Part]) -> list[Step |
         buckets = BucketsStep(storage, partitions(spec, parts), parts, spec.dedup.threshold)
         steps += [DedupKeysStep(spec, storage, parts), buckets, ComponentsStep(storage, buckets)]
         steps.append(DedupStep(spec, storage, parts))
+    if spec.tokenizer.enabled:
+        steps += [TokenizerStep(spec, storage, parts), TokensStep(spec, storage, parts)]
     return [*steps, ShardsStep(spec, storage, parts)]
 
 

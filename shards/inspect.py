@@ -22,6 +22,8 @@ def read_samples(storage: Storage, shard: str) -> Iterator[dict[str, Any]]:
 def describe(doc: dict[str, Any], width: int = 100) -> str:
     """A few lines per document: kind, url, then its texts and images in reading order."""
     lines = [f"{doc['id']}  {doc['kind']}  {doc['url']}"]
+    if tokens := doc.get("tokens"):
+        lines.append(f"  tokens: {tokens['count']:,} (<image> at {tokens['images']})")
     if title := doc["meta"].get("title"):
         lines.append(f"  title: {title}")
     for text, image in zip(doc["texts"], doc["images"], strict=True):

@@ -69,6 +69,8 @@ def render_stats(stats: dict[str, Any], console: Console) -> None:
         render_images(stats["steps"]["images"], stats["steps"].get("image_table", {}), console)
     if "dedup" in stats["steps"]:
         render_dedup(stats["steps"], console)
+    if "tokens" in stats["steps"]:
+        render_tokens(stats["steps"], console)
 
     sh = stats["shards"]
     out = Table(title="Shards", title_justify="left")
@@ -183,3 +185,42 @@ def render_dedup(steps: dict[str, Any], console: Console) -> None:
         f"{kept:.1f}",
     )
     console.print(table)
+
+
+def render_tokens(steps: dict[str, Any], console: Console) -> None:
+    """The tokenizer in one line; tokens by source, kind and language; the documents longer than
+    each context length (GPT-4's 8k and 32k)."""
+    card = steps.get("tokenizer", {}).get("extra", {}).get("tokenizer", {})
+    if card.get("source") == "none":
+        console.print("[bold]Tokenizer[/bold]: none (the job kept no text to train one on)")
+    elif card:
+        how = (
+            f"trained on {_human_bytes(card['sample_bytes'])} of text "
+            f"({card['sample_documents']:,} documents, seed {card['seed']})"
+            if card["source"] == "trained"
+            else f"supplied ({card.get('path')})"
+        )
+        console.print(f"[bold]Tokenizer[/bold]: {card['vocab_size']:,} tokens, {how}")
+    counts = steps["tokens"].get("extra", {}).get("tokens", {})
+    total = counts.get("total", 0)
+    table = Table(title="Tokens", title_justify="left")
+    for col in ("by", "value", "tokens", "share %"):
+        table.add_column(col, justify="left" if col in ("by", "value") else "right")
+    for group in ("source", "kind", "language"):
+        for value, n in sorted(counts.get(f"by_{group}", {}).items(), key=lambda kv: -kv[1]):
+            table.add_row(group, value, f"{n:,}", f"{100.0 * n / total:.1f}" if total else "—")
+    table.add_row("all", "", f"{total:,}", "100.0" if total else "—")
+    console.print(table)
+    docs = counts.get("documents", 0)
+    ctx = Table(title="Context lengths", title_justify="left")
+    for col in ("longer than", "documents", "% of documents", "their tokens", "% of tokens"):
+        ctx.add_column(col, justify="right")
+    for length, row in sorted(counts.get("longer_than", {}).items(), key=lambda kv: int(kv[0])):
+        ctx.add_row(
+            f"{int(length):,}",
+            f"{row['documents']:,}",
+            f"{100.0 * row['documents'] / docs:.2f}" if docs else "—",
+            f"{row['tokens']:,}",
+            f"{100.0 * row['tokens'] / total:.2f}" if total else "—",
+        )
+    console.print(ctx)

@@ -9,11 +9,31 @@ import tarfile
 from collections import Counter
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from pipeline.schema import check_document
 from pipeline.storage import Storage
 from shards.writer import FORMAT
+from tokenizer.step import CARD_PATH
 
 IMAGE_FORMATS = ("jpg", "png", "webp")
+
+
+@dataclass(frozen=True)
+class Specials:
+    """The ids a tokenized sample must hold: ``<s>`` first, ``</s>`` last, ``<image>`` ``</image>``."""
+
+    bos: int
+    eos: int
+    image: int
+    image_end: int
+
+
+def load_specials(storage: Storage) -> Specials | None:
+    if not storage.exists(CARD_PATH):
+        return None
+    ids = storage.read_json(CARD_PATH)["special_tokens"]
+    return Specials(ids["<s>"], ids["</s>"], ids["<image>"], ids["</image>"])
 
 
 @dataclass
@@ -34,20 +54,21 @@ def validate_output(storage: Storage) -> Report:
         report.problems.append(f"{storage.uri()}: no manifest.parquet (has the job finished?)")
         return report
     listed = set()
+    specials = load_specials(storage)
     for row in storage.read_parquet("manifest.parquet").to_pylist():
         if row["shard"] in listed:
             report.problems.append(f"{row['shard']}: listed twice in the manifest")
             continue
         listed.add(row["shard"])
         report.shards += 1
-        report.problems.extend(_check_shard(storage, row, report))
+        report.problems.extend(_check_shard(storage, row, report, specials))
     on_disk = {f"shards/{n}" for n in storage.list("shards", ".tar")}
     for extra in sorted(on_disk - listed):
         report.problems.append(f"{extra}: shard not in the manifest")
     return report
 
 
-def _check_shard(storage: Storage, row: dict, report: Report) -> list[str]:
+def _check_shard(storage: Storage, row: dict, report: Report, specials: Specials | None) -> list[str]:
     name = row["shard"]
     if not storage.exists(name):
         return [f"{name}: missing"]
@@ -58,7 +79,7 @@ def _check_shard(storage: Storage, row: dict, report: Report) -> list[str]:
     if len(data) != row["bytes"]:
         problems.append(f"{name}: {len(data)} bytes, manifest says {row['bytes']}")
     kinds: Counter = Counter()
-    images = samples = image_files = 0
+    images = samples = image_files = tokens = 0
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
             members = tar.getmembers()
@@ -73,6 +94,14 @@ def _check_shard(storage: Storage, row: dict, report: Report) -> list[str]:
                 report.keys[key] = name
                 doc = json.loads(tar.extractfile(member).read())
                 problems.extend(_check_sample(name, key, doc))
+                if "tokens" in doc:
+                    member = f"{key}.tokens"
+                    if member not in names:
+                        problems.append(f"{name}:{key}: no tokens member")
+                    else:
+                        ids = tar.extractfile(member).read()
+                        problems.extend(_check_tokens(f"{name}:{key}", doc, ids, specials))
+                        tokens += doc["tokens"]["count"]
                 kinds[doc.get("kind")] += 1
                 images += sum(im is not None for im in doc.get("images", []))
                 for i, im in enumerate(doc.get("images", [])):
@@ -89,6 +118,7 @@ def _check_shard(storage: Storage, row: dict, report: Report) -> list[str]:
         ("samples", samples),
         ("images", images),
         ("image_files", image_files),
+        ("tokens", tokens),
         *((k, kinds[k]) for k in ("text", "pair", "interleaved")),
     ):
         if got != row[key]:
@@ -106,4 +136,25 @@ def _check_sample(shard: str, key: str, doc: dict) -> list[str]:
         problems.append(f"{where}: format {doc['format']!r}, expected {FORMAT!r}")
     if doc["id"] != key:
         problems.append(f"{where}: id {doc['id']!r} differs from the key")
+    return problems
+
+
+def _check_tokens(where: str, doc: dict, data: bytes, specials: Specials | None) -> list[str]:
+    """The ``tokens`` member against the JSON: its length, ``<s>`` … ``</s>``, and an ``<image>``
+    ``</image>`` pair at each listed position, one per image."""
+    count, positions = doc["tokens"]["count"], doc["tokens"]["images"]
+    if len(data) != 4 * count:
+        return [f"{where}: tokens member holds {len(data)} bytes, the JSON says {count} tokens"]
+    n_images = sum(im is not None for im in doc["images"])
+    if len(positions) != n_images:
+        return [f"{where}: {len(positions)} <image> positions for {n_images} images"]
+    if specials is None:
+        return []
+    ids = np.frombuffer(data, dtype="<u4")
+    problems = []
+    if count < 2 or ids[0] != specials.bos or ids[-1] != specials.eos:
+        problems.append(f"{where}: tokens do not start with <s> and end with </s>")
+    markers = np.flatnonzero(ids == specials.image).tolist()
+    if markers != positions or any(p + 1 >= count or ids[p + 1] != specials.image_end for p in positions):
+        problems.append(f"{where}: <image></image> pairs are not where the JSON says")
     return problems

@@ -21,20 +21,22 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import webdataset as wds
 
-from pipeline.dedup.apply import dedup_path
-from pipeline.images.join import joined_path
+from pipeline.final import final_documents_path
 from pipeline.images.table import IMAGE_TABLE, table_bucket, table_part, table_path
 from pipeline.runner import Part, PartStats
 from pipeline.schema import plain_meta
-from pipeline.steps import PerDocumentPart, kept_documents_path
+from pipeline.steps import PerDocumentPart
+from tokenizer.step import tokens_path
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 FORMAT = f"loom/{FORMAT_VERSION}"
 SHARDS = "shards"
 
 
 def sample_json(doc: dict[str, Any]) -> bytes:
-    """The ``json`` member of a sample: the document, compact, keys sorted, UTF-8."""
+    """The ``json`` member of a sample: the document, compact, keys sorted, UTF-8; a tokenized
+    document also says how many tokens its ``tokens`` member holds and where each image's
+    ``<image>`` token is."""
     body = {
         "format": FORMAT,
         "id": doc["id"],
@@ -45,13 +47,18 @@ def sample_json(doc: dict[str, Any]) -> bytes:
         "images": doc["images"],
         "meta": plain_meta(doc["meta"]),
     }
+    if doc.get("tokens") is not None:
+        body["tokens"] = {"count": len(doc["tokens"]) // 4, "images": doc["image_tokens"]}
     return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
 def to_sample(doc: dict[str, Any], images: dict[str, tuple[str, bytes]] | None = None) -> dict[str, Any]:
-    """A document's sample: its JSON and, for each fetched image at position ``i``, the member
-    ``<i>.<format>`` with the stored bytes (``images``: sha256 → (format, bytes))."""
+    """A document's sample: its JSON, its token ids (member ``tokens``: little-endian uint32, in
+    ``doc["tokens"]`` as bytes) when tokenized, and, for each fetched image at position ``i``, the
+    member ``<i>.<format>`` with the stored bytes (``images``: sha256 → (format, bytes))."""
     sample: dict[str, Any] = {"__key__": doc["id"], "json": sample_json(doc)}
+    if doc.get("tokens") is not None:
+        sample["tokens"] = doc["tokens"]
     for i, image in enumerate(doc["images"]):
         if image is not None and image["sha256"] is not None:
             fmt, data = (images or {})[image["sha256"]]
@@ -103,7 +110,7 @@ def manifest_row(name: str, docs: list[dict[str, Any]], path: str) -> dict[str, 
         "interleaved": kinds.get("interleaved", 0),
         "images": sum(im is not None for d in docs for im in d["images"]),
         "image_files": sum(im is not None and im["sha256"] is not None for d in docs for im in d["images"]),
-        "tokens": 0,
+        "tokens": sum(len(d["tokens"]) // 4 for d in docs if d.get("tokens") is not None),
         "bytes": os.path.getsize(path),
         "sha256": file_sha256(path),
     }
@@ -131,10 +138,18 @@ class ShardsStep(PerDocumentPart):
 
     name = SHARDS
 
-    def _documents(self, part: str) -> str:
-        if self.spec.dedup.enabled:
-            return dedup_path(part)
-        return joined_path(part) if self.spec.images.fetch else kept_documents_path(self.spec, part)
+    def _documents(self, part: str) -> list[dict[str, Any]]:
+        """The part's final documents (tokenized when the tokenizer runs: ``tokens`` as bytes)."""
+        if not self.spec.tokenizer.enabled:
+            return self.storage.read_parquet(final_documents_path(self.spec, part)).to_pylist()
+        table = self.storage.read_parquet(tokens_path(part))
+        tokens = table["tokens"].combine_chunks()
+        values = tokens.values.to_numpy(zero_copy_only=False).astype("<u4")
+        offsets = tokens.offsets.to_numpy()
+        docs = table.drop_columns(["tokens"]).to_pylist()
+        for i, doc in enumerate(docs):
+            doc["tokens"] = values[offsets[i] : offsets[i + 1]].tobytes()
+        return docs
 
     def _images(self, docs: list[dict[str, Any]]) -> dict[str, tuple[str, bytes]]:
         """sha256 → (format, stored bytes) of the images these documents use, from the image table
@@ -150,7 +165,7 @@ class ShardsStep(PerDocumentPart):
         return {r["sha256"]: (r["format"], r["image"]) for r in found.to_pylist()}
 
     def run_part(self, part: Part) -> PartStats:
-        docs = self.storage.read_parquet(self._documents(part.name)).to_pylist()
+        docs = self._documents(part.name)
         images = self._images(docs)
         samples = [to_sample(d, images) for d in docs]
         cfg = self.spec.shards

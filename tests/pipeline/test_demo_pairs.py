@@ -6,6 +6,7 @@ import io
 import json
 import tarfile
 
+import numpy as np
 from PIL import Image
 
 from pipeline.cli import main
@@ -36,6 +37,8 @@ def test_loom_demo_fetches_the_pairs_images_once_and_puts_them_in_the_shards(loc
         "dedup_buckets",
         "dedup_components",
         "dedup",
+        "tokenizer",
+        "tokens",
         "shards",
     ]
     steps = stats["steps"]
@@ -56,7 +59,11 @@ def test_loom_demo_fetches_the_pairs_images_once_and_puts_them_in_the_shards(loc
     with tarfile.open(shard) as tar:
         members = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
     doc = json.loads(next(v for k, v in members.items() if k.endswith(".json")))
-    assert doc["format"] == "loom/2" and doc["kind"] == "pair"
+    assert doc["format"] == "loom/3" and doc["kind"] == "pair"
+    ids = np.frombuffer(members[f"{doc['id']}.tokens"], "<u4")
+    assert ids[:3].tolist() == [0, 3, 4] and ids[-1] == 1  # <s> <image></image> caption </s>
+    assert doc["tokens"] == {"count": len(ids), "images": [1]}
+    assert stats["steps"]["tokens"]["extra"]["tokens"]["by_kind"]["pair"] > 0
     picture = Image.open(io.BytesIO(members[f"{doc['id']}.0.jpg"]))
     assert picture.size == (doc["images"][0]["width"], doc["images"][0]["height"])
     assert max(picture.size) <= 512  # images.max_size of the demo
