@@ -104,7 +104,10 @@ def _connect(
             if source:
                 sock.bind(source)
             sock.connect(sockaddr)
-            _watchdog.watch(sock, policy.deadline)  # connect, headers and body: within the deadline
+            # connect, headers and body: within the deadline; the body reader of this thread's
+            # response keeps the same one, so a body the watchdog cuts short is a timeout, not an end
+            _deadline.value = time.monotonic() + policy.deadline
+            _watchdog.watch(sock, _deadline.value)
             return sock
         except OSError as err:
             sock.close()
@@ -170,7 +173,7 @@ def _capped_reader(response: Any, policy: FetchPolicy) -> Any:
     the exchange: each read takes what has arrived (``read1``), so a server that drips bytes is cut
     when the deadline passes, not after a full buffer."""
     raw_read = getattr(response, "read1", response.read)
-    deadline = time.monotonic() + policy.deadline
+    deadline = _deadline.__dict__.pop("value", None) or time.monotonic() + policy.deadline
     total = 0
 
     def read(amt: int | None = None) -> bytes:
@@ -207,9 +210,10 @@ class _Watchdog:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def watch(self, sock: socket.socket, seconds: float) -> None:
+    def watch(self, sock: socket.socket, deadline: float) -> None:
+        """Cut ``sock`` once ``time.monotonic()`` passes ``deadline``."""
         with self._lock:
-            self._socks[sock] = time.monotonic() + seconds
+            self._socks[sock] = deadline
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="loom-fetch-watchdog", daemon=True)
                 self._thread.start()
@@ -229,6 +233,8 @@ class _Watchdog:
 
 
 _watchdog = _Watchdog()
+#: The deadline of the connection this thread opened last (img2dataset fetches a URL per thread).
+_deadline = threading.local()
 
 
 def build_opener(policy: FetchPolicy) -> urllib.request.OpenerDirector:

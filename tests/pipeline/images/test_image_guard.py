@@ -130,6 +130,16 @@ def test_a_server_that_drips_its_body_is_cut_at_the_deadline(servers):
         fetch(server.url + "/drip", policy)
 
 
+def test_a_body_cut_by_the_watchdog_after_slow_headers_is_a_timeout_not_a_short_image(servers):
+    """The headers take 0.6 s of the 1.5 s: the watchdog cuts the connection 1.5 s after the connect,
+    and the body reader must see that cut as the deadline, not as the end of a (truncated) body."""
+    server, _ = servers
+    server.routes["/late-drip"] = Route(200, PNG, {"Content-Type": "image/png"}, delay=0.6, drip=0.2)
+    policy = FetchPolicy(allow_networks=["127.0.0.1/32"], timeout=0.5)
+    with pytest.raises(Refused, match=r"\[loom:timeout\] response not read within 1.5s"):
+        fetch(server.url + "/late-drip", policy)
+
+
 def test_the_byte_cap_holds_over_many_small_reads():
     """img2dataset reads the body in one call; the cap holds however a reader slices it."""
     read = _capped_reader(io.BytesIO(b"\xff" * 5000), FetchPolicy(max_bytes=1000))
