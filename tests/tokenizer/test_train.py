@@ -92,8 +92,8 @@ def test_split_digits_makes_every_digit_its_own_token():
         tok = new_tokenizer(TokenizerConfig(split_digits=split))
         return [p for p, _ in tok.pre_tokenizer.pre_tokenize_str("cost 1234567 $")]
 
-    assert pieces(True) == ["cost", "Ġ", "1", "2", "3", "4", "5", "6", "7", "Ġ$"]
-    assert pieces(False) == ["cost", "Ġ", "123", "456", "7", "Ġ$"]  # runs of up to three digits
+    assert pieces(True) == ["cost", "Ġ1", "2", "3", "4", "5", "6", "7", "Ġ$"]
+    assert pieces(False) == ["cost", "Ġ123", "456", "7", "Ġ$"]  # runs of up to three digits
 
 
 def test_nfc_normalization_is_part_of_the_tokenizer(trained):
