@@ -37,11 +37,13 @@ def _out(out: str | None) -> str | None:
 
 
 def _say_outcome(outcome) -> None:
+    tokens = f", {outcome.tokens:,} tokens" if outcome.tokenizer else ""
     sys.stdout.write(
-        f"done: {outcome.samples:,} samples in {outcome.shards} shards\n"
-        f"  shards:   {outcome.output}/shards/\n"
-        f"  manifest: {outcome.manifest}\n"
-        f"  stats:    {outcome.stats}   (loom stats {outcome.output})\n"
+        f"done: {outcome.samples:,} samples in {outcome.shards} shards{tokens}\n"
+        f"  shards:    {outcome.output}/shards/\n"
+        f"  manifest:  {outcome.manifest}\n"
+        f"  stats:     {outcome.stats}   (loom stats {outcome.output})\n"
+        + (f"  tokenizer: {outcome.tokenizer}\n" if outcome.tokenizer else "")
     )
 
 

@@ -23,7 +23,7 @@ from pipeline.runner import Part, Step, StepResult, run_step
 from pipeline.steps import DocumentsStep, plan_parts
 from pipeline.storage import Storage
 from shards.writer import FORMAT_VERSION, MANIFEST_SCHEMA, ShardsStep
-from tokenizer.step import TokenizerStep, TokensStep
+from tokenizer.step import TOKENIZER_PATH, TokenizerStep, TokensStep
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,8 @@ class JobOutcome:
     stats: str
     shards: int
     samples: int
+    tokens: int = 0
+    tokenizer: str | None = None  # the tokenizer.json of the ids, when the job tokenized
 
 
 def job_record(spec: JobSpec, parts: list[Part]) -> dict[str, Any]:
@@ -212,6 +214,8 @@ def run_job(
         stats=storage.uri("stats.json"),
         shards=len(rows),
         samples=sum(r["samples"] for r in rows),
+        tokens=sum(r["tokens"] for r in rows),
+        tokenizer=storage.uri(TOKENIZER_PATH) if storage.exists(TOKENIZER_PATH) else None,
     )
 
 
