@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from filters.config import FiltersConfig
+from pipeline.clip.config import ClipConfig
 from pipeline.schema import META_TYPE, SCORE_FIELDS
 from tokenizer.config import TokenizerConfig
 
@@ -284,6 +285,7 @@ class JobSpec(_Model):
     extract: ExtractConfig = ExtractConfig()
     images: ImagesConfig = ImagesConfig()
     filters: FiltersConfig = FiltersConfig()
+    clip: ClipConfig = ClipConfig()
     dedup: DedupConfig = DedupConfig()
     tokenizer: TokenizerConfig = TokenizerConfig()
     shards: ShardsConfig = ShardsConfig()
@@ -295,6 +297,12 @@ class JobSpec(_Model):
     def _tokenizer_path(cls, value: Any) -> Any:
         """``tokenizer = "path/to/tokenizer.json"`` is short for ``[tokenizer] path = "…"``."""
         return {"path": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _clip_needs_images(self) -> JobSpec:
+        if self.clip.enabled and not self.images.fetch:
+            raise ValueError("clip.enabled: CLIP embeds fetched images; it needs [images] fetch = true")
+        return self
 
     @field_validator("sources")
     @classmethod
@@ -372,6 +380,7 @@ def _resolve_paths(spec: JobSpec, base_dir: Path) -> JobSpec:
             update["prefix"] = _resolve(src.prefix, base_dir) if src.prefix else ""
         sources.append(src.model_copy(update=update))
     filters = _resolve_filter_paths(spec.filters, base_dir)
+    clip = _resolve_clip_paths(spec.clip, base_dir)
     tokenizer = spec.tokenizer
     if tokenizer.path:
         tokenizer = tokenizer.model_copy(update={"path": _resolve(tokenizer.path, base_dir)})
@@ -380,7 +389,29 @@ def _resolve_paths(spec: JobSpec, base_dir: Path) -> JobSpec:
             "sources": sources,
             "output": _resolve(spec.output, base_dir),
             "filters": filters,
+            "clip": clip,
             "tokenizer": tokenizer,
+        }
+    )
+
+
+def _resolve_clip_paths(clip: ClipConfig, base_dir: Path) -> ClipConfig:
+    """The checkpoint, model config, cache and NSFW head of [clip], relative to the job spec; a
+    ``pretrained`` that names no file there is an open_clip tag and stays as it is."""
+    pretrained = clip.pretrained
+    if pretrained and (Path(pretrained).suffix or (base_dir / pretrained).exists()):
+        pretrained = _resolve(pretrained, base_dir)
+    head = clip.filters.nsfw_head
+    return clip.model_copy(
+        update={
+            "pretrained": pretrained,
+            "model_config_path": _resolve(clip.model_config_path, base_dir)
+            if clip.model_config_path
+            else None,
+            "cache_dir": _resolve(clip.cache_dir, base_dir) if clip.cache_dir else None,
+            "filters": clip.filters.model_copy(
+                update={"nsfw_head": _resolve(head, base_dir) if head else None}
+            ),
         }
     )
 
@@ -433,6 +464,17 @@ def check_inputs(spec: JobSpec) -> None:
             raise JobSpecError(f"sources.{i}.listing: file not found: {listing}")
     if spec.filters.enabled:
         check_filter_files(spec.filters)
+    if spec.clip.enabled:
+        clip = spec.clip
+        files = [
+            ("clip.model_config_path", clip.model_config_path),
+            ("clip.filters.nsfw_head", clip.filters.nsfw_head),
+        ]
+        if clip.pretrained and Path(clip.pretrained).suffix:
+            files.append(("clip.pretrained", clip.pretrained))
+        for key, f in files:
+            if f and not Path(f).is_file():
+                raise JobSpecError(f"{key}: not found: {f}")
     path = spec.tokenizer.path
     if spec.tokenizer.enabled and path:
         if is_remote(path):

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from filters.config import FiltersConfig
+from pipeline.clip.config import ClipConfig
 from pipeline.config import JobSpec, JobSpecError, load_job
 from pipeline.demo import build_demo_corpus, build_demo_filters, demo_quality_corpus
 from pipeline.images.serve import ImageServer, Route
@@ -138,6 +139,18 @@ def demo_filters(filters: FiltersConfig, inputs: Path) -> FiltersConfig:
     )
 
 
+def demo_clip(clip: ClipConfig, inputs: Path) -> ClipConfig:
+    """Write the demo's CLIP model, a tiny randomly initialised open_clip model (no weights can be
+    downloaded here), and point [clip] at its config and checkpoint: the path real checkpoints take."""
+    from pipeline.clip.model import write_tiny_model
+
+    folder = inputs / "clip"
+    config, checkpoint = folder / f"{clip.model}.json", folder / f"{clip.model}.pt"
+    if not checkpoint.exists():
+        config, checkpoint = write_tiny_model(folder, clip.model)
+    return clip.model_copy(update={"pretrained": str(checkpoint), "model_config_path": str(config)})
+
+
 @contextlib.contextmanager
 def demo_job(out: Path, pages: int = 120, seed: int = 0) -> Iterator[JobSpec]:
     """Build the demo inputs under ``out/input``, serve its images, and yield the demo job spec
@@ -167,6 +180,7 @@ def demo_job(out: Path, pages: int = 120, seed: int = 0) -> Iterator[JobSpec]:
                     pair_source.model_copy(update={"paths": [str(pairs.table)]}),
                 ],
                 "filters": demo_filters(spec.filters, inputs),
+                "clip": demo_clip(spec.clip, inputs) if spec.clip.enabled else spec.clip,
             }
         )
         log.info("demo corpus: %s and %s (images served at %s)", warc, pairs.table, server.url)

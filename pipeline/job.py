@@ -13,6 +13,8 @@ import pyarrow as pa
 
 from filters.step import FiltersStep
 from pipeline import __version__
+from pipeline.clip.filters import ClipFiltersStep
+from pipeline.clip.images import ClipImagesStep
 from pipeline.config import JobSpec, JobSpecError, check_inputs, is_remote
 from pipeline.dedup.apply import DedupStep
 from pipeline.dedup.components import BucketsStep, ComponentsStep
@@ -128,16 +130,25 @@ class RaySession:
             self._owned = False
 
 
-def job_steps(spec: JobSpec, storage: Storage, parts: list[Part]) -> list[Step | ComponentsStep]:
-    """The steps, in order: documents; filters (when on); images, image_table and join (when images
-    are fetched); dedup_keys, dedup_buckets, dedup_components and dedup (when dedup is on); tokenizer
-    and tokens (when the tokenizer is on); shards."""
-    steps: list[Step | ComponentsStep] = [DocumentsStep(spec, storage, parts)]
+AnyStep = Step | ComponentsStep | ClipImagesStep
+
+
+def job_steps(spec: JobSpec, storage: Storage, parts: list[Part]) -> list[AnyStep]:
+    """The steps, in order: documents; filters (when on); when images are fetched: images,
+    image_table, clip (CLIP on), join, clip_filters (CLIP on); when dedup is on: dedup_keys,
+    dedup_buckets, dedup_components, dedup; when the tokenizer is on: tokenizer, tokens; shards."""
+    steps: list[AnyStep] = [DocumentsStep(spec, storage, parts)]
     if spec.filters.enabled:
         steps.append(FiltersStep(spec, storage, parts))
     if spec.images.fetch:
         images = ImagesStep(spec, storage, parts)
-        steps += [images, ImageTableStep(images), JoinStep(spec, storage, parts)]
+        table = ImageTableStep(images)
+        steps += [images, table]
+        if spec.clip.enabled:
+            steps.append(ClipImagesStep(spec.clip, storage, table))
+        steps.append(JoinStep(spec, storage, parts))
+        if spec.clip.enabled:
+            steps.append(ClipFiltersStep(spec, storage, parts))
     if spec.dedup.enabled:
         buckets = BucketsStep(storage, partitions(spec, parts), parts, spec.dedup.threshold)
         steps += [DedupKeysStep(spec, storage, parts), buckets, ComponentsStep(storage, buckets)]
@@ -186,7 +197,7 @@ def run_job(
     results: list[StepResult] = []
     try:
         for step in steps:
-            if isinstance(step, ComponentsStep):  # rounds of steps, as many as the graph needs
+            if isinstance(step, ComponentsStep | ClipImagesStep):  # steps that run their own Ray work
                 res = step.run(ray=session)
             else:
                 res = run_step(step, storage, ray=session)
@@ -244,6 +255,9 @@ def build_stats(
             "images": sum(r["images"] for r in rows),
             "image_files": sum(r["image_files"] for r in rows),
             "tokens": sum(r["tokens"] for r in rows),
+            "embeddings": sum(r["embeddings"] for r in rows),
+            "embedding_model": next((r["embedding_model"] for r in rows if r["embedding_model"]), None),
+            "embedding_dim": next((r["embedding_dim"] for r in rows if r["embedding_dim"]), None),
             "bytes": sum(r["bytes"] for r in rows),
         },
     }

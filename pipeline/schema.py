@@ -67,9 +67,22 @@ SCORE_FIELDS = (
     "newline_word_ratio",
     # OBELICS-style node rules and per-block language id: text blocks removed from the document
     "blocks_dropped",
+    # CLIP (the clip_filters step): pair: image–caption cosine; interleaved: the mean over its images
+    # of the image–nearby-text cosine; the highest NSFW score of its images; images it removed
+    "clip_similarity",
+    "nsfw_image",
+    "images_removed",
 )
 
 SCORES_TYPE = pa.struct([(name, pa.float32()) for name in SCORE_FIELDS])
+
+IMAGE_SCORES_TYPE = pa.struct(
+    [
+        ("position", pa.int32()),  # the index in texts/images
+        ("clip_similarity", pa.float32()),  # to the caption (pair) or the text beside it (interleaved)
+        ("nsfw", pa.float32()),
+    ]
+)
 
 META_TYPE = pa.struct(
     [
@@ -83,6 +96,8 @@ META_TYPE = pa.struct(
         ("charset", pa.string()),
         ("url_category", pa.string()),  # the URL blocklist category that matched, if any
         ("scores", SCORES_TYPE),
+        # per image position, what the clip_filters step measured (docs/CLIP.md)
+        ("image_scores", pa.list_(IMAGE_SCORES_TYPE)),
     ]
 )
 
@@ -129,11 +144,16 @@ def empty_meta() -> dict[str, Any]:
 
 def plain_meta(meta: dict[str, Any]) -> dict[str, Any]:
     """A document's meta without its unset fields (and unset scores), as the shards carry it."""
-    out = {k: v for k, v in meta.items() if v is not None and k != "scores"}
+    out = {k: v for k, v in meta.items() if v is not None and k not in ("scores", "image_scores")}
     # float32 precision: 7 significant digits (0.1, not 0.10000000149011612)
     scores = {k: float(f"{v:.7g}") for k, v in (meta.get("scores") or {}).items() if v is not None}
     if scores:
         out["scores"] = scores
+    if meta.get("image_scores"):
+        out["image_scores"] = [
+            {k: v if k == "position" or v is None else float(f"{v:.7g}") for k, v in row.items()}
+            for row in meta["image_scores"]
+        ]
     return out
 
 

@@ -50,6 +50,11 @@ def kept_documents_path(spec: JobSpec, part: str) -> str:
     return filtered_path(part) if spec.filters.enabled else documents_path(part)
 
 
+def clip_filtered_path(part: str) -> str:
+    """The documents the clip_filters step keeps (``pipeline/clip/filters.py``)."""
+    return f"work/clip_filters/{part}.parquet"
+
+
 def ledger_path(step: str, part: str) -> str:
     return f"work/{step}/{part}.ledger.parquet"
 

@@ -79,13 +79,18 @@ def _check_shard(storage: Storage, row: dict, report: Report, specials: Specials
     if len(data) != row["bytes"]:
         problems.append(f"{name}: {len(data)} bytes, manifest says {row['bytes']}")
     kinds: Counter = Counter()
-    images = samples = image_files = tokens = 0
+    images = samples = image_files = tokens = embeddings = 0
+    dim = row.get("embedding_dim")
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
             members = tar.getmembers()
             names = {m.name for m in members}
             for member in members:
                 key, _, ext = member.name.partition(".")
+                if ext.endswith(".clip"):
+                    embeddings += 1
+                    if dim and member.size != 2 * dim:
+                        problems.append(f"{name}:{member.name}: {member.size} bytes, not {dim} float16")
                 if ext != "json":
                     continue
                 samples += 1
@@ -119,9 +124,10 @@ def _check_shard(storage: Storage, row: dict, report: Report, specials: Specials
         ("images", images),
         ("image_files", image_files),
         ("tokens", tokens),
+        ("embeddings", embeddings),
         *((k, kinds[k]) for k in ("text", "pair", "interleaved")),
     ):
-        if got != row[key]:
+        if got != row.get(key, got):
             problems.append(f"{name}: {got} {key}, manifest says {row[key]}")
     return problems
 

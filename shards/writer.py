@@ -21,6 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import webdataset as wds
 
+from pipeline.clip.images import CLIP, embeddings_path
+from pipeline.clip.model import model_id
 from pipeline.final import final_documents_path
 from pipeline.images.table import IMAGE_TABLE, table_bucket, table_part, table_path
 from pipeline.runner import Part, PartStats
@@ -28,7 +30,7 @@ from pipeline.schema import plain_meta
 from pipeline.steps import PerDocumentPart
 from tokenizer.step import tokens_path
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 FORMAT = f"loom/{FORMAT_VERSION}"
 SHARDS = "shards"
 
@@ -52,10 +54,15 @@ def sample_json(doc: dict[str, Any]) -> bytes:
     return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
-def to_sample(doc: dict[str, Any], images: dict[str, tuple[str, bytes]] | None = None) -> dict[str, Any]:
+def to_sample(
+    doc: dict[str, Any],
+    images: dict[str, tuple[str, bytes]] | None = None,
+    embeddings: dict[str, bytes] | None = None,
+) -> dict[str, Any]:
     """A document's sample: its JSON, its token ids (member ``tokens``: little-endian uint32, in
     ``doc["tokens"]`` as bytes) when tokenized, and, for each fetched image at position ``i``, the
-    member ``<i>.<format>`` with the stored bytes (``images``: sha256 → (format, bytes))."""
+    member ``<i>.<format>`` with the stored bytes (``images``: sha256 → (format, bytes)) and, when
+    CLIP ran, ``<i>.clip``: its embedding, little-endian float16 (``embeddings``: sha256 → bytes)."""
     sample: dict[str, Any] = {"__key__": doc["id"], "json": sample_json(doc)}
     if doc.get("tokens") is not None:
         sample["tokens"] = doc["tokens"]
@@ -63,6 +70,8 @@ def to_sample(doc: dict[str, Any], images: dict[str, tuple[str, bytes]] | None =
         if image is not None and image["sha256"] is not None:
             fmt, data = (images or {})[image["sha256"]]
             sample[f"{i}.{fmt}"] = data
+            if embeddings and image["sha256"] in embeddings:
+                sample[f"{i}.clip"] = embeddings[image["sha256"]]
     return sample
 
 
@@ -100,8 +109,13 @@ def file_sha256(path: str) -> str:
     return h.hexdigest()
 
 
-def manifest_row(name: str, docs: list[dict[str, Any]], path: str) -> dict[str, Any]:
+def manifest_row(
+    name: str, docs: list[dict[str, Any]], path: str, embedded: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A shard's manifest row; ``embedded``: the sha256s with an embedding, the model and its dim."""
     kinds = Counter(d["kind"] for d in docs)
+    embedded = embedded or {}
+    shas = embedded.get("shas", set())
     return {
         "shard": name,
         "samples": len(docs),
@@ -111,6 +125,9 @@ def manifest_row(name: str, docs: list[dict[str, Any]], path: str) -> dict[str, 
         "images": sum(im is not None for d in docs for im in d["images"]),
         "image_files": sum(im is not None and im["sha256"] is not None for d in docs for im in d["images"]),
         "tokens": sum(len(d["tokens"]) // 4 for d in docs if d.get("tokens") is not None),
+        "embeddings": sum(im is not None and im["sha256"] in shas for d in docs for im in d["images"]),
+        "embedding_model": embedded.get("model"),
+        "embedding_dim": embedded.get("dim"),
         "bytes": os.path.getsize(path),
         "sha256": file_sha256(path),
     }
@@ -126,6 +143,9 @@ MANIFEST_SCHEMA = pa.schema(
         ("images", pa.int64()),
         ("image_files", pa.int64()),
         ("tokens", pa.int64()),
+        ("embeddings", pa.int64()),  # <i>.clip members
+        ("embedding_model", pa.string()),  # open_clip model/pretrained, or null without CLIP
+        ("embedding_dim", pa.int64()),
         ("bytes", pa.int64()),
         ("sha256", pa.string()),
     ]
@@ -164,10 +184,39 @@ class ShardsStep(PerDocumentPart):
         found = self.storage.read_parquets(files, ["sha256", "format", "image"], where)
         return {r["sha256"]: (r["format"], r["image"]) for r in found.to_pylist()}
 
+    def _embedding_dim(self) -> int | None:
+        """The embedding dimension the clip step recorded (None without CLIP)."""
+        if not self.spec.clip.enabled:
+            return None
+        for name in self.storage.list(f"work/{CLIP}", ".done"):
+            return self.storage.read_json(f"work/{CLIP}/{name}").get("extra", {}).get("dim")
+        return None
+
+    def _embeddings(self, docs: list[dict[str, Any]]) -> dict[str, bytes]:
+        """sha256 → embedding (float16 bytes) of the images these documents use (the clip step's)."""
+        wanted = sorted({im["sha256"] for d in docs for im in d["images"] if im and im["sha256"]})
+        parts = self.storage.list(f"work/{IMAGE_TABLE}", ".parquet")
+        if not self.spec.clip.enabled or not wanted or not parts:
+            return {}
+        buckets = sorted({table_bucket(h, len(parts)) for h in wanted})
+        where = pc.field("sha256").isin(pa.array(wanted, pa.string()))
+        found = self.storage.read_parquets([embeddings_path(table_part(b)) for b in buckets], None, where)
+        if not found.num_rows:
+            return {}
+        flat = found["embedding"].combine_chunks()
+        mat = flat.values.to_numpy(zero_copy_only=False).astype("<f2").reshape(found.num_rows, -1)
+        return {sha: row.tobytes() for sha, row in zip(found["sha256"].to_pylist(), mat, strict=True)}
+
     def run_part(self, part: Part) -> PartStats:
         docs = self._documents(part.name)
         images = self._images(docs)
-        samples = [to_sample(d, images) for d in docs]
+        embeddings = self._embeddings(docs)
+        samples = [to_sample(d, images, embeddings) for d in docs]
+        embedded = {
+            "shas": set(embeddings),
+            "model": model_id(self.spec.clip) if self.spec.clip.enabled else None,
+            "dim": self._embedding_dim(),
+        }
         cfg = self.spec.shards
         for stale in self.storage.list(SHARDS, ".tar"):  # a rerun of this part (images retried) starts clean
             if re.fullmatch(rf"{re.escape(part.name)}-\d{{5}}\.tar", stale):
@@ -179,6 +228,6 @@ class ShardsStep(PerDocumentPart):
                 name = f"{SHARDS}/{part.name}-{k:05d}.tar"
                 local = os.path.join(tmp, os.path.basename(name))
                 write_tar(samples[start:stop], local)
-                rows.append(manifest_row(name, docs[start:stop], local))
+                rows.append(manifest_row(name, docs[start:stop], local, embedded))
                 self.storage.put_file(local, name)
         return PartStats(rows_in=len(docs), rows_out=len(docs), extra={"shards": rows})

@@ -35,9 +35,9 @@ import xxhash
 
 from pipeline.config import JobSpec
 from pipeline.dedup.minhash import band_keys, signatures, sketch
-from pipeline.images.join import joined_path
+from pipeline.images.join import imaged_documents_path
 from pipeline.runner import Part, PartStats
-from pipeline.steps import PerDocumentPart, kept_documents_path
+from pipeline.steps import PerDocumentPart
 from pipeline.storage import Storage
 
 DEDUP_KEYS = "dedup_keys"
@@ -67,8 +67,8 @@ def keys_path(part: str) -> str:
 
 
 def input_path(spec: JobSpec, part: str) -> str:
-    """The documents dedup reads: after the image join when images are fetched."""
-    return joined_path(part) if spec.images.fetch else kept_documents_path(spec, part)
+    """The documents dedup reads: after the image steps (``imaged_documents_path``)."""
+    return imaged_documents_path(spec, part)
 
 
 def partitions(spec: JobSpec, doc_parts: list[Part]) -> int:

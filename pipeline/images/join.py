@@ -19,10 +19,18 @@ from pipeline.config import JobSpec
 from pipeline.images.table import IMAGES, fetching_parts, image_urls, log_path
 from pipeline.runner import Part, PartStats
 from pipeline.schema import DOC_SCHEMA, LEDGER_SCHEMA
-from pipeline.steps import PerDocumentPart, kept_documents_path, ledger_path, table_counts
+from pipeline.steps import PerDocumentPart, clip_filtered_path, kept_documents_path, ledger_path, table_counts
 from pipeline.storage import Storage
 
 JOIN = "join"
+
+
+def imaged_documents_path(spec: JobSpec, part: str) -> str:
+    """The documents after the image steps: clip_filters' when CLIP runs, else the join's (when
+    images are fetched), else the filters' (or the documents step's)."""
+    if not spec.images.fetch:
+        return kept_documents_path(spec, part)
+    return clip_filtered_path(part) if spec.clip.enabled else joined_path(part)
 
 
 def joined_path(part: str) -> str:

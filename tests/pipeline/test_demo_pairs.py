@@ -7,6 +7,7 @@ import json
 import tarfile
 
 import numpy as np
+import pyarrow.parquet as pq
 from PIL import Image
 
 from pipeline.cli import main
@@ -32,7 +33,9 @@ def test_loom_demo_fetches_the_pairs_images_once_and_puts_them_in_the_shards(loc
         "filters",
         "images",
         "image_table",
+        "clip",
         "join",
+        "clip_filters",
         "dedup_keys",
         "dedup_buckets",
         "dedup_components",
@@ -59,11 +62,31 @@ def test_loom_demo_fetches_the_pairs_images_once_and_puts_them_in_the_shards(loc
     with tarfile.open(shard) as tar:
         members = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
     doc = json.loads(next(v for k, v in members.items() if k.endswith(".json")))
-    assert doc["format"] == "loom/3" and doc["kind"] == "pair"
+    assert doc["format"] == "loom/4" and doc["kind"] == "pair"
     ids = np.frombuffer(members[f"{doc['id']}.tokens"], "<u4")
     assert ids[:3].tolist() == [0, 3, 4] and ids[-1] == 1  # <s> <image></image> caption </s>
     assert doc["tokens"] == {"count": len(ids), "images": [1]}
     assert stats["steps"]["tokens"]["extra"]["tokens"]["by_kind"]["pair"] > 0
+
+    # CLIP: each distinct image embedded once (the logo of five rows too), the same vector in the shards
+    assert steps["clip"]["rows_in"] == steps["image_table"]["rows_out"] == 25
+    clip = pq.read_table(next((out / "result/work/clip").glob("*.parquet")))
+    vectors = dict(zip(clip["sha256"].to_pylist(), clip["embedding"].to_pylist(), strict=True))
+    assert len(vectors) == 25
+    clip_members = 0
+    for tar_path in (out / "result/shards").glob("*.tar"):
+        with tarfile.open(tar_path) as tar:
+            files = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
+        for name, data in files.items():
+            if name.endswith(".json"):
+                sample = json.loads(data)
+                for i, im in enumerate(sample["images"]):
+                    if im and f"{sample['id']}.{i}.clip" in files:
+                        got = np.frombuffer(files[f"{sample['id']}.{i}.clip"], "<f2")
+                        assert np.array_equal(got, np.array(vectors[im["sha256"]], np.float16))
+                        clip_members += 1
+    assert clip_members == stats["shards"]["embeddings"] > 0
+    assert stats["shards"]["embedding_dim"] == 64
     picture = Image.open(io.BytesIO(members[f"{doc['id']}.0.jpg"]))
     assert picture.size == (doc["images"][0]["width"], doc["images"][0]["height"])
     assert max(picture.size) <= 512  # images.max_size of the demo

@@ -1,0 +1,207 @@
+"""The ``clip`` step: every distinct image of the image table embedded once, on an actor pool.
+
+One part per image-table part (``table-<b>``). The pending parts go through one Ray Data pipeline:
+
+    read the part's images → decode + resize (CPU tasks) → encode (actor pool, num_gpus each) → driver
+
+so a GPU actor never decodes a JPEG: it receives ``uint8`` arrays of the model's input size, in
+batches of ``batch_size``, and loads the weights once. The driver collects the embeddings of each
+part and writes ``OUT/work/clip/table-<b>.parquet`` (``sha256``, ``embedding``: L2-normalized
+float16) with the part's marker as soon as the part is whole, so a killed job resumes at the next
+unfinished part. Without Ray (``use_ray=False``) the same functions run in this process.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from pipeline.clip.config import ClipConfig
+from pipeline.clip.model import ClipEncoder, ImagePreprocessor, model_id, preprocess_settings
+from pipeline.images.table import table_path
+from pipeline.runner import Part, PartStats, RayContext, StepFailed, StepResult, marker_path
+from pipeline.storage import Storage
+
+log = logging.getLogger(__name__)
+
+CLIP = "clip"
+
+
+def embeddings_path(table_part: str) -> str:
+    return f"work/{CLIP}/{table_part}.parquet"
+
+
+def embedding_schema(dim: int) -> pa.Schema:
+    return pa.schema([("sha256", pa.string()), ("embedding", pa.list_(pa.float16(), dim))])
+
+
+def embeddings_table(shas: list[str], vectors: np.ndarray, dim: int) -> pa.Table:
+    flat = pa.array(vectors.reshape(-1).astype(np.float16), pa.float16())
+    column = pa.FixedSizeListArray.from_arrays(flat, dim)
+    return pa.Table.from_arrays([pa.array(shas, pa.string()), column], schema=embedding_schema(dim))
+
+
+def preprocess(batch: pa.Table, settings: dict[str, Any]) -> pa.Table:
+    """CPU work: image rows (``part``, ``sha256``, ``image``) → (``part``, ``sha256``, ``pixels``);
+    ``pixels`` is null for an image that does not decode."""
+    pre = ImagePreprocessor(settings)
+    pixels = [pre(b) for b in batch["image"].to_pylist()]
+    return pa.table(
+        {
+            "part": batch["part"],
+            "sha256": batch["sha256"],
+            "pixels": pa.array([None if p is None else p.tobytes() for p in pixels], pa.binary()),
+        }
+    )
+
+
+class Embed:
+    """The actor: ``pixels`` → ``embedding`` (float16 bytes), the model loaded once."""
+
+    def __init__(self, cfg: ClipConfig, size: int):
+        self.encoder = ClipEncoder(cfg)
+        self.size = size
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        pixels = batch["pixels"].to_pylist()
+        ok = [i for i, p in enumerate(pixels) if p is not None]
+        shape = (len(ok), self.size, self.size, 3)
+        stack = np.frombuffer(b"".join(pixels[i] for i in ok), np.uint8).reshape(shape)
+        vectors = self.encoder.encode_images(stack)
+        out: list[bytes | None] = [None] * len(pixels)
+        for i, v in zip(ok, vectors, strict=True):
+            out[i] = v.tobytes()
+        return pa.table(
+            {"part": batch["part"], "sha256": batch["sha256"], "embedding": pa.array(out, pa.binary())}
+        )
+
+
+def image_size(settings: dict[str, Any]) -> int:
+    size = settings["image_size"]
+    return size if isinstance(size, int) else int(size[0])
+
+
+class ClipImagesStep:
+    """Image table → one embedding per distinct image (a part per image-table part)."""
+
+    name = CLIP
+
+    def __init__(self, cfg: ClipConfig, storage: Storage, table: Any):
+        self.cfg = cfg
+        self.storage = storage
+        self.table = table  # the ImageTableStep: its parts are known once the fetch is planned
+
+    def parts(self) -> list[Part]:
+        return [Part(p.name) for p in self.table.parts()]
+
+    def _rows(self, part: str) -> pa.Table:
+        table = self.storage.read_parquet(table_path(part), ["sha256", "image"])
+        return table.append_column("part", pa.array([part] * table.num_rows, pa.string()))
+
+    def run(self, ray: RayContext | None) -> StepResult:
+        start = time.perf_counter()
+        parts = self.parts()
+        done = set(self.storage.list(f"work/{CLIP}", ".done"))
+        pending = [p.name for p in parts if f"{p.name}.done" not in done]
+        log.info("step %s: %d parts, %d to run", CLIP, len(parts), len(pending))
+        if pending:
+            settings = preprocess_settings(self.cfg)
+            expected = {p: self.storage.read_parquet(table_path(p), ["sha256"]).num_rows for p in pending}
+            got: dict[str, list[tuple[str, bytes | None]]] = defaultdict(list)
+            batches = (
+                self._on_ray(pending, settings, ray) if ray is not None else self._here(pending, settings)
+            )
+            t0 = time.perf_counter()
+            for batch in batches:
+                for part, sha, emb in zip(
+                    *(batch[c].to_pylist() for c in ("part", "sha256", "embedding")), strict=True
+                ):
+                    got[part].append((sha, emb))
+                    if len(got[part]) == expected[part]:
+                        self._write(part, got.pop(part), settings["embed_dim"], time.perf_counter() - t0)
+            for part in pending:  # empty parts, and parts whose rows never came back
+                if part in got or expected[part] == 0:
+                    if len(got.get(part, [])) != expected[part]:
+                        raise StepFailed(f"step {CLIP}: part {part} lost images on the way; rerun the job")
+                    self._write(part, got.pop(part, []), settings["embed_dim"], 0.0)
+        merged = PartStats()
+        for p in parts:
+            merged.add(PartStats.from_json(self.storage.read_json(marker_path(CLIP, p.name))))
+        return StepResult(CLIP, len(parts), len(pending), merged, time.perf_counter() - start)
+
+    def _write(self, part: str, rows: list[tuple[str, bytes | None]], dim: int, seconds: float) -> None:
+        rows = sorted(rows)
+        ok = [(s, e) for s, e in rows if e is not None]
+        vectors = np.frombuffer(b"".join(e for _, e in ok), np.float16).reshape(len(ok), dim)
+        self.storage.write_parquet(embeddings_path(part), embeddings_table([s for s, _ in ok], vectors, dim))
+        stats = PartStats(
+            rows_in=len(rows),
+            rows_out=len(ok),
+            drops=Counter({"decode_error": len(rows) - len(ok)} if len(rows) > len(ok) else {}),
+            seconds=seconds,
+            extra={"model": {model_id(self.cfg): len(ok)}, "dim": dim},
+        )
+        self.storage.write_json(marker_path(CLIP, part), stats.to_json())
+        log.info("step %s: part %s done: %d images embedded", CLIP, part, len(ok))
+
+    def _here(self, pending: list[str], settings: dict[str, Any]) -> Iterator[pa.Table]:
+        embed = Embed(self.cfg, image_size(settings))
+        for part in pending:
+            rows = self._rows(part)
+            for s in range(0, rows.num_rows, self.cfg.batch_size):
+                yield embed(preprocess(rows.slice(s, self.cfg.batch_size), settings))
+
+    def _on_ray(self, pending: list[str], settings: dict[str, Any], ray: RayContext) -> Iterator[pa.Table]:
+        yield from embedding_pipeline(
+            [self._rows(p) for p in pending], self.cfg, settings, actors(self.cfg, ray)
+        )
+
+
+def gpus_per_actor(cfg: ClipConfig) -> float:
+    """The GPUs an actor asks Ray for: ``gpus_per_actor`` when the cluster has GPUs (and the device
+    is not forced to the CPU), else none, so a CPU-only cluster runs the same job on its CPUs."""
+    import ray
+
+    if cfg.device == "cpu" or not cfg.gpus_per_actor or not ray.is_initialized():
+        return 0.0
+    return cfg.gpus_per_actor if ray.cluster_resources().get("GPU", 0) else 0.0
+
+
+def actors(cfg: ClipConfig, ray: RayContext) -> int:
+    """``cfg.actors``, else as many as the cluster's GPUs allow at ``gpus_per_actor`` (1 without)."""
+    import ray as ray_module
+
+    ray.parallelism()  # starts or joins Ray
+    if cfg.actors:
+        return cfg.actors
+    gpus = ray_module.cluster_resources().get("GPU", 0)
+    per_actor = gpus_per_actor(cfg)
+    return max(1, int(gpus / per_actor)) if per_actor else 1
+
+
+def embedding_pipeline(
+    tables: list[pa.Table], cfg: ClipConfig, settings: dict[str, Any], n_actors: int
+) -> Iterator[pa.Table]:
+    """Ray Data: image rows → CPU preprocessing tasks → ``n_actors`` encoder actors → the driver."""
+    import ray.data
+
+    ds = ray.data.from_arrow(tables)
+    ds = ds.map_batches(
+        preprocess, fn_kwargs={"settings": settings}, batch_size=64, batch_format="pyarrow", num_cpus=1
+    )
+    gpus = gpus_per_actor(cfg)
+    ds = ds.map_batches(
+        Embed,
+        fn_constructor_args=(cfg, image_size(settings)),
+        batch_size=cfg.batch_size,
+        batch_format="pyarrow",
+        compute=ray.data.ActorPoolStrategy(size=n_actors),
+        **({"num_gpus": gpus, "num_cpus": 1} if gpus else {"num_cpus": 1}),
+    )
+    yield from ds.iter_batches(batch_format="pyarrow", batch_size=None)

@@ -1,0 +1,69 @@
+"""Loading open_clip models, the device, and the image path split between CPU tasks and the actor."""
+
+import hashlib
+import io
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import torch
+from PIL import Image
+
+from pipeline.clip.config import ClipConfig
+from pipeline.clip.images import embedding_pipeline
+from pipeline.clip.model import ClipEncoder, autocast, model_id, preprocess_settings, select_device
+
+
+def direct_embeddings(encoder: ClipEncoder, photos: list[bytes]) -> np.ndarray:
+    """open_clip as its README uses it: PIL, the model's preprocess, encode_image, normalize."""
+    with torch.inference_mode():
+        x = torch.stack([encoder.preprocess(Image.open(io.BytesIO(b))) for b in photos])
+        return torch.nn.functional.normalize(encoder.model.encode_image(x), dim=-1).numpy()
+
+
+def test_a_checkpoint_loads_through_the_path_real_weights_take(tiny_clip):
+    saved = torch.load(tiny_clip.pretrained)["state_dict"]
+    encoder = ClipEncoder(tiny_clip)
+    loaded = encoder.model.state_dict()
+    assert saved.keys() == loaded.keys() and all(torch.equal(saved[k], loaded[k]) for k in saved)
+    assert encoder.dim == 64 and model_id(tiny_clip) == "loom-tiny-clip/loom-tiny-clip.pt"
+
+
+def test_on_this_machine_it_runs_on_the_cpu_without_autocast(tiny_clip):
+    assert select_device(tiny_clip) == "cpu"
+    assert select_device(tiny_clip.model_copy(update={"device": "cpu"})) == "cpu"
+    with autocast("cpu", "fp16"):
+        assert not torch.is_autocast_enabled()
+    with pytest.raises(RuntimeError, match="sees no CUDA device"):
+        select_device(tiny_clip.model_copy(update={"device": "cuda"}))
+
+
+def test_a_pretrained_tag_gives_its_preprocessing_without_a_download():
+    settings = preprocess_settings(ClipConfig(enabled=True))  # ViT-B-32, laion2b_s34b_b79k
+    assert settings["image_size"] == 224 and settings["embed_dim"] == 512
+    assert settings["interpolation"] == "bicubic"
+    with pytest.raises(ValueError, match="neither a file nor a tag"):
+        preprocess_settings(ClipConfig(enabled=True, pretrained="no-such-tag"))
+
+
+def test_the_ray_stage_gives_open_clips_own_embeddings(tiny_clip, photos, local_ray):
+    shas = [hashlib.sha256(b).hexdigest() for b in photos]
+    table = pa.table({"part": ["table-00000"] * len(photos), "sha256": shas, "image": photos})
+    settings = preprocess_settings(tiny_clip)
+    batches = list(embedding_pipeline([table], tiny_clip, settings, n_actors=1))
+    got = {
+        sha: np.frombuffer(emb, np.float16).astype(np.float32)
+        for b in batches
+        for sha, emb in zip(b["sha256"].to_pylist(), b["embedding"].to_pylist(), strict=True)
+    }
+    assert set(got) == set(shas)
+    expected = direct_embeddings(ClipEncoder(tiny_clip), photos)
+    cosines = [float(got[sha] @ expected[i]) for i, sha in enumerate(shas)]
+    assert min(cosines) >= 0.999
+    assert all(abs(np.linalg.norm(v) - 1) < 1e-3 for v in got.values())
+
+
+def test_text_embeddings_are_unit_vectors(tiny_clip):
+    vectors = ClipEncoder(tiny_clip).encode_texts(["a red kite over a beach", "北京的天气"])
+    assert vectors.shape == (2, 64) and vectors.dtype == np.float16
+    assert np.allclose(np.linalg.norm(vectors.astype(np.float32), axis=1), 1, atol=1e-3)
