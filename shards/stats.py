@@ -67,6 +67,8 @@ def render_stats(stats: dict[str, Any], console: Console) -> None:
         render_filters(stats["steps"]["filters"], console)
     if "images" in stats["steps"]:
         render_images(stats["steps"]["images"], stats["steps"].get("image_table", {}), console)
+    if "clip" in stats["steps"]:
+        render_clip(stats["steps"], console)
     if "dedup" in stats["steps"]:
         render_dedup(stats["steps"], console)
     if "tokens" in stats["steps"]:
@@ -224,3 +226,41 @@ def render_tokens(steps: dict[str, Any], console: Console) -> None:
             f"{100.0 * row['tokens'] / total:.2f}" if total else "—",
         )
     console.print(ctx)
+
+
+def render_clip(steps: dict[str, Any], console: Console) -> None:
+    """CLIP in one table: images embedded (model, dimension, decode errors), then what clip_filters
+    scored and removed, by rule."""
+    clip, filt = steps["clip"], steps.get("clip_filters", {})
+    extra = clip.get("extra", {})
+    table = Table(title="CLIP", title_justify="left")
+    for col in (
+        "model",
+        "dim",
+        "distinct images",
+        "embedded",
+        "undecodable",
+        "images scored",
+        "documents kept %",
+    ):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    kept = 100.0 * filt["rows_out"] / filt["rows_in"] if filt.get("rows_in") else 100.0
+    table.add_row(
+        ", ".join(extra.get("model", {})) or "—",
+        str(extra.get("dim", "—")),
+        f"{clip['rows_in']:,}",
+        f"{clip['rows_out']:,}",
+        f"{clip['drops'].get('decode_error', 0):,}",
+        f"{filt.get('extra', {}).get('images_scored', 0):,}",
+        f"{kept:.1f}",
+    )
+    console.print(table)
+    removed = filt.get("extra", {}).get("images_removed", {})
+    if removed or filt.get("drops"):
+        rules = Table(title="CLIP filters: images removed and documents dropped", title_justify="left")
+        for col in ("rule", "images removed", "documents dropped"):
+            rules.add_column(col, justify="left" if col == "rule" else "right")
+        for rule in sorted(set(removed) | {r.removeprefix("clip_") for r in filt.get("drops", {})}):
+            dropped = filt.get("drops", {}).get(f"clip_{rule}", 0)
+            rules.add_row(rule, f"{removed.get(rule, 0):,}", f"{dropped:,}")
+        console.print(rules)

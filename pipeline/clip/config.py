@@ -50,7 +50,8 @@ class ClipFilters(_Model):
     )
     duplicate_similarity: float | None = Field(
         None,
-        description="An image this similar to an earlier image of the same document is removed.",
+        description="Near duplicates: an image this similar to an earlier one of its document is removed; "
+        "a pair whose image is this similar to another image of the job is dropped (one kept).",
     )
 
 

@@ -15,7 +15,9 @@ and then applies the thresholds of ``[clip.filters]`` (a threshold of none only 
 
 - size and aspect ratio of the original image (OBELICS: sides 150–20,000 px, aspect ≤ 2);
 - ``nsfw_max``; ``interleaved_min_similarity`` (interleaved images only);
-- ``duplicate_similarity``: an image this close to an earlier image of the same document;
+- ``duplicate_similarity``: an image this close to an earlier image of the same document is removed;
+  a pair whose image is this close to another image of the job (``work/clip/duplicates.parquet``,
+  the ``clip`` step's exact search) is dropped unless its image is the one kept (smallest sha256);
 - ``pair_min_similarity``: the pair is dropped (LAION: 0.28 for ViT-B/32).
 
 A pair whose image fails a rule is dropped (``clip_<rule>`` in the ledger). An interleaved
@@ -35,7 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.clip.config import NSFW_PROMPTS, SAFE_PROMPTS, ClipConfig
-from pipeline.clip.images import CLIP, embeddings_path, gpus_per_actor
+from pipeline.clip.images import CLIP, DUPLICATES_PATH, embeddings_path, gpus_per_actor
 from pipeline.clip.model import ClipEncoder
 from pipeline.config import JobSpec
 from pipeline.images.join import joined_path
@@ -165,11 +167,21 @@ class ClipFiltersStep(PerDocumentPart):
         dims = {r["sha256"]: (r["original_width"], r["original_height"]) for r in sizes.to_pylist()}
         return vectors, dims
 
+    def _duplicates(self, shas: list[str]) -> dict[str, float]:
+        """sha256 → similarity, for these images that are near duplicates of another image of the job."""
+        if self.spec.clip.filters.duplicate_similarity is None or not self.storage.exists(DUPLICATES_PATH):
+            return {}
+        found = self.storage.read_parquets(
+            [DUPLICATES_PATH], where=pc.field("sha256").isin(pa.array(shas, pa.string()))
+        )
+        return dict(zip(found["sha256"].to_pylist(), found["similarity"].to_pylist(), strict=True))
+
     def run_part(self, part: Part) -> PartStats:
         cfg, f = self.spec.clip, self.spec.clip.filters
         docs = self.storage.read_parquet(joined_path(part.name)).to_pylist()
         shas = sorted({im["sha256"] for d in docs for im in d["images"] if im and im["sha256"]})
         vectors, sizes = self._lookup(shas)
+        duplicates = self._duplicates(shas)
         # the texts to embed: each pair's caption, each interleaved image's neighbours
         queries: list[str] = []
         asks: dict[tuple[int, int], list[int]] = {}
@@ -210,6 +222,8 @@ class ClipFiltersStep(PerDocumentPart):
                     closest = float(max(np.stack(kept_vecs) @ vec))
                     if closest >= f.duplicate_similarity:
                         rule = ("image_duplicate", closest, f.duplicate_similarity)
+                if rule is None and d["kind"] == "pair" and im["sha256"] in duplicates:
+                    rule = ("image_near_duplicate", duplicates[im["sha256"]], f.duplicate_similarity)
                 if d["kind"] == "pair" and rule is None and f.pair_min_similarity is not None:
                     if sim is not None and sim < f.pair_min_similarity:
                         rule = ("pair_similarity", sim, f.pair_min_similarity)

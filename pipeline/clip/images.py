@@ -33,6 +33,52 @@ log = logging.getLogger(__name__)
 CLIP = "clip"
 
 
+#: Near-duplicate images across the job: each image and the image kept in its place.
+DUPLICATES_PATH = f"work/{CLIP}/duplicates.parquet"
+DUPLICATES_SCHEMA = pa.schema([("sha256", pa.string()), ("kept", pa.string()), ("similarity", pa.float32())])
+#: Rows of the similarity matrix computed at a time (BLOCK x images float32).
+BLOCK = 4096
+
+
+def near_duplicates(storage: Storage, parts: list[str], threshold: float) -> pa.Table:
+    """Images whose embedding has cosine >= ``threshold`` with another's, over the whole job.
+
+    Exact search in blocks of the similarity matrix (``BLOCK`` rows at a time), so its cost grows
+    with the square of the number of images: fine for millions on a GPU node, not for billions
+    (an ANN index would be the next step). Pairs are joined into clusters (union-find); the image
+    with the smallest sha256 of a cluster is kept, every other one is listed with it.
+    """
+    tables = [storage.read_parquet(embeddings_path(p)) for p in parts if storage.exists(embeddings_path(p))]
+    tables = [t for t in tables if t.num_rows]
+    if not tables:
+        return DUPLICATES_SCHEMA.empty_table()
+    table = pa.concat_tables(tables).sort_by("sha256")
+    shas = table["sha256"].to_pylist()
+    flat = table["embedding"].combine_chunks()
+    vectors = flat.values.to_numpy(zero_copy_only=False).astype(np.float32).reshape(len(shas), -1)
+    parent = list(range(len(shas)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    best = np.zeros(len(shas), np.float32)
+    for start in range(0, len(shas), BLOCK):
+        sims = vectors[start : start + BLOCK] @ vectors.T
+        rows, cols = np.nonzero(sims >= threshold)
+        for r, c in zip((rows + start).tolist(), cols.tolist(), strict=True):
+            if r < c:
+                a, b = root(r), root(c)
+                parent[max(a, b)] = min(a, b)  # the smaller index (the smaller sha256) stays root
+                best[c] = max(best[c], sims[r - start, c])
+    dups = [(shas[i], shas[root(i)], float(best[i])) for i in range(len(shas)) if root(i) != i]
+    return pa.Table.from_pylist(
+        [{"sha256": s, "kept": k, "similarity": v} for s, k, v in dups], schema=DUPLICATES_SCHEMA
+    )
+
+
 def embeddings_path(table_part: str) -> str:
     return f"work/{CLIP}/{table_part}.parquet"
 
@@ -133,6 +179,18 @@ class ClipImagesStep:
         merged = PartStats()
         for p in parts:
             merged.add(PartStats.from_json(self.storage.read_json(marker_path(CLIP, p.name))))
+        threshold = self.cfg.filters.duplicate_similarity
+        if threshold is not None and (pending or not self.storage.exists(DUPLICATES_PATH)):
+            dups = near_duplicates(self.storage, [p.name for p in parts], threshold)
+            self.storage.write_parquet(DUPLICATES_PATH, dups)
+            log.info(
+                "step %s: %d images are near duplicates of another (cosine >= %g)",
+                CLIP,
+                dups.num_rows,
+                threshold,
+            )
+        if threshold is not None:
+            merged.extra["near_duplicates"] = self.storage.read_parquet(DUPLICATES_PATH, ["sha256"]).num_rows
         return StepResult(CLIP, len(parts), len(pending), merged, time.perf_counter() - start)
 
     def _write(self, part: str, rows: list[tuple[str, bytes | None]], dim: int, seconds: float) -> None:

@@ -7,7 +7,7 @@ import pyarrow as pa
 import pytest
 
 from pipeline.clip.filters import ClipFiltersStep, image_rule, images_ledger_path, nearby_texts
-from pipeline.clip.images import embeddings_path, embeddings_table
+from pipeline.clip.images import embeddings_path, embeddings_table, near_duplicates
 from pipeline.config import parse_job
 from pipeline.images.join import joined_path
 from pipeline.images.table import IMAGE_TABLE_SCHEMA, table_path
@@ -179,3 +179,20 @@ def test_obelics_size_rules():
     assert image_rule(cfg, 601, 300)[0] == "image_aspect_ratio"
     assert image_rule(cfg, 600, 300) is None  # 2.0 exactly is allowed
     assert image_rule(cfg, None, 300) is None  # size unknown: not judged
+
+
+def test_near_duplicate_images_across_the_job_keep_the_smallest_sha(tmp_path):
+    storage = Storage(str(tmp_path))
+    e = np.eye(3, dtype=np.float32)
+    close = (e[0] + 0.05 * e[1]) / np.linalg.norm(e[0] + 0.05 * e[1])  # cosine 0.9988 with e[0]
+    parts = {
+        "table-00000": {"b" * 64: e[0], "d" * 64: e[2]},
+        "table-00001": {"a" * 64: close, "c" * 64: e[1]},
+    }
+    for name, vecs in parts.items():
+        table = embeddings_table(list(vecs), np.stack(list(vecs.values())).astype(np.float16), 3)
+        storage.write_parquet(embeddings_path(name), table)
+    dups = near_duplicates(storage, list(parts), threshold=0.99).to_pylist()
+    assert [(r["sha256"], r["kept"]) for r in dups] == [("b" * 64, "a" * 64)]
+    assert dups[0]["similarity"] == pytest.approx(0.9988, abs=1e-3)
+    assert near_duplicates(storage, list(parts), threshold=0.9999).num_rows == 0
