@@ -7,7 +7,7 @@
 ``../shared/data/images/img2dataset-resize`` (7): 25 JPEGs, 123 to 680 px a side, 1.5 MB in all,
 their bytes read once and used as they are. Not re-encoded: every side is under the image table's
 default ``[images] max_size`` of 1,024, so the image table would store these very bytes. Repeated,
-in name order, to ``--images`` N (512), rounded up to a multiple of max(64, B) (see
+in name order, to ``--images`` N (512; quick 320), rounded up to a multiple of max(64, B) (see
 ``loom_images_s``), in tables of B rows (``part``, ``sha256`` of the image, ``image``). Not the
 issue's "few thousand": on this shared 2-core CPU ViT-B/32 in fp32 encodes ~3-10 images/s, so 512
 images for each of three contenders already take several minutes (``--images 2048`` for more).
@@ -28,10 +28,9 @@ autocast, fp16), B = ``--batch-size`` (64) images per forward pass.
   open_clip's eval transform (resize, centre crop, RGB, to-tensor, normalize), ``torch.stack``,
   ``model.encode_image`` under ``torch.inference_mode()``, L2-normalize, to numpy; after an untimed
   batch of 8. Torch keeps its own thread count, ``plain_loop_torch_threads`` (2 here).
-* ``plain_loop_1thread_images_s`` — the same under ``torch.set_num_threads(1)`` (CPU only): the
-  one core a Ray worker of ``num_cpus=1`` is given.
+* ``plain_loop_1thread_images_s`` — the same under ``torch.set_num_threads(1)`` (CPU only).
 * ``loom_images_s`` — ``pipeline.clip.images.embedding_pipeline``, the ``clip`` step's Ray Data
-  pipeline (decode + resize as ``preprocess``, then ``Embed``: the ``ClipEncoder`` in an actor pool
+  pipeline (decode + resize, then ``Embed``: the ``ClipEncoder`` in an actor pool
   of ``--actors``, 1), on a private local Ray (``ray.init(address="local", num_cpus=C)``, C =
   ``--cpus``, 2), Ray's start left out. The actor pool, and with it the model load, is new to each
   run, so an untimed warm-up run would not take the load out of the timed run; timing the output
@@ -47,17 +46,14 @@ autocast, fp16), B = ``--batch-size`` (64) images per forward pass.
 
 ``ratio_vs_plain_loop`` = loom / plain loop (the issue's target: ≥ 0.9);
 ``ratio_vs_plain_loop_1thread`` = loom / the one-thread plain loop.
-``worker_torch_threads`` and ``worker_omp_num_threads``: what a Ray task of ``num_cpus=1`` (the
-resources of the encoder actor) sees, asked while the stage starts: Ray sets ``OMP_NUM_THREADS``
-to a worker's CPUs. ``loom_plan``: the execution plan Ray Data logs. On CPU it fuses
-``preprocess`` into the encoder actor (``ActorPoolMapOperator[MapBatches(preprocess)->
-MapBatches(Embed)]``): both ask for ``num_cpus=1`` and no GPU, and Ray Data fuses a task map into a
-following actor map of equal resources, so decoding runs in the actor, one batch after the other
-with the encoder, on one core. With ``--device cuda`` the actor asks for a GPU and the two stay
-apart. ``min_cosine``: each of Loom's N embeddings (float16, as stored) against the plain loop's
-(float32) of the same image, the smallest cosine (≥ 0.999 expected); ``rows_out`` must be N.
-``load_avg`` before and after: the machine is shared, and a busy moment lowers a figure (two torch
-threads on two busy cores most of all).
+``actor_cpus``: the CPUs (and torch threads) each encoder actor takes. Without GPUs, Loom's stage
+gives each actor its share of Ray's CPUs (``[clip] cpus_per_actor``, default CPUs / actors: 2 here)
+and the actor decodes its own batches (``loom_plan``: ``ActorPoolMapOperator[MapBatches(Embed)]``),
+since a separate decoding map would only take cores from the encoder; with ``--device cuda`` the
+plan has a ``preprocess`` task map (one CPU each) before GPU actors. ``min_cosine``: each of Loom's
+N embeddings (float16, as stored) against the plain loop's (float32) of the same image, the
+smallest cosine (≥ 0.999 expected); ``rows_out`` must be N. ``load_avg`` before and after: the
+machine is shared, and a busy moment lowers a figure (two torch threads on two busy cores most).
 
 **On a GPU** (expectations, not measurements). On the GPU node, the same script:
 ``.venv/bin/python bench/clip.py --device cuda --gpus-per-actor 1 --cpus $(nproc) --batch-size 256
@@ -243,20 +239,6 @@ def loom_run(tables: list[pa.Table], cfg: Any, settings: dict[str, Any]) -> dict
     }
 
 
-def worker_threads() -> Any:
-    """A Ray task of one CPU, as the encoder actor: (torch's threads, ``OMP_NUM_THREADS``) there.
-    A task, not an actor: it gives its CPU back when done, so it can run beside the stage."""
-    import ray
-
-    @ray.remote(num_cpus=1)
-    def threads() -> tuple[int, str | None]:
-        import torch
-
-        return torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
-
-    return threads.remote()
-
-
 def decode_rate(images: list[bytes], settings: dict[str, Any]) -> float:
     """Images/s of Loom's ``ImagePreprocessor`` (decode, resize, crop) in this process, one core."""
     from pipeline.clip.model import ImagePreprocessor
@@ -297,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--quick", action="store_true", help="the tiny model, not ViT-B-32 (under a minute)")
     ap.add_argument("--model", choices=(MODEL, TINY), default=None, help=f"{MODEL}; quick {TINY}")
-    ap.add_argument("--images", type=int, default=None, help="images per contender (512)")
+    ap.add_argument("--images", type=int, default=None, help="images per contender (512; quick 320)")
     ap.add_argument("--batch-size", type=int, default=64, help="images per forward pass, both contenders")
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     ap.add_argument("--precision", choices=("fp16", "bf16", "fp32"), default="fp16", help="autocast on CUDA")
@@ -312,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"bench": "clip", "skipped": "no test data"}))
         return 0
     bundle = max(PREPROCESS_ROWS, args.batch_size)  # rows of an output batch of the stage
-    n_images = -(-(args.images or 512) // bundle) * bundle
+    n_images = -(-(args.images or (320 if args.quick else 512)) // bundle) * bundle
     batch_size = args.batch_size
     precision = args.precision if args.device == "cuda" else "fp32"
     args.model = args.model or (TINY if args.quick else MODEL)
@@ -376,10 +358,8 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(PLAN_LOGGER).addHandler(plan_log)
         try:
             ray.data.DataContext.get_current().enable_progress_bars = False
-            probe = worker_threads()  # runs while the actor starts
             log.info("loom: %d images, %d encoder actor(s)", len(images), args.actors)
             run = loom_run(tables, cfg, settings)
-            threads, omp = ray.get(probe)
         finally:
             logging.getLogger(PLAN_LOGGER).removeHandler(plan_log)
             ray.shutdown()
@@ -408,13 +388,12 @@ def main(argv: list[str] | None = None) -> int:
         "ratio_vs_plain_loop_1thread": rounded(loom and plain_1 and loom / plain_1, 3),
         "decode_images_s": round(decode_images_s, 1),
         "plain_loop_torch_threads": driver_threads,
-        "worker_torch_threads": threads,
-        "worker_omp_num_threads": omp,
+        "actor_cpus": max(1, args.cpus // args.actors) if args.device == "cpu" else 1,
         "loom_plan": plan_log.plans[-1] if plan_log.plans else None,
         "ray_cpus": args.cpus,
         "actors": args.actors,
         "rows_out": len(run["shas"]),
-        "min_cosine": rounded(min_cosine(run["shas"], run["vectors"], reference), 6),
+        "min_cosine": rounded(min_cosine(run["shas"], run["vectors"], reference), 7),
         "load_avg": {"before": load_before, "after": [round(x, 2) for x in os.getloadavg()]},
     }
     print(json.dumps(result))

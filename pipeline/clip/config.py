@@ -75,6 +75,9 @@ class ClipConfig(_Model):
     actors: int | None = Field(
         None, ge=1, description="Embedding actors (default: GPUs / gpus_per_actor, or 1 without GPUs)."
     )
+    cpus_per_actor: int | None = Field(
+        None, ge=1, description="Without GPUs: CPUs (torch threads) per actor (default: the CPUs / actors)."
+    )
     batch_size: int = Field(256, ge=1, description="Images (or texts) per forward pass.")
     precision: Literal["fp16", "bf16", "fp32"] = Field("fp16", description="Autocast dtype on CUDA.")
     device: Literal["auto", "cuda", "cpu"] = Field("auto", description="auto: CUDA when the actor has a GPU.")

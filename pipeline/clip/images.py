@@ -5,10 +5,12 @@ One part per image-table part (``table-<b>``). The pending parts go through one 
     read the part's images → decode + resize (CPU tasks) → encode (actor pool, num_gpus each) → driver
 
 so a GPU actor never decodes a JPEG: it receives ``uint8`` arrays of the model's input size, in
-batches of ``batch_size``, and loads the weights once. The driver collects the embeddings of each
-part and writes ``OUT/work/clip/table-<b>.parquet`` (``sha256``, ``embedding``: L2-normalized
-float16) with the part's marker as soon as the part is whole, so a killed job resumes at the next
-unfinished part. Without Ray (``use_ray=False``) the same functions run in this process.
+batches of ``batch_size``, and loads the weights once. On a cluster without GPUs, each actor takes
+its share of the CPUs and decodes its own batches (``embedding_pipeline``). The driver collects
+the embeddings of each part and writes ``OUT/work/clip/table-<b>.parquet`` (``sha256``,
+``embedding``: L2-normalized float16) with the part's marker as soon as the part is whole, so a
+killed job resumes at the next unfinished part. Without Ray (``use_ray=False``) the same functions
+run in this process.
 """
 
 from __future__ import annotations
@@ -108,17 +110,27 @@ def preprocess(batch: pa.Table, settings: dict[str, Any]) -> pa.Table:
 
 
 class Embed:
-    """The actor: ``pixels`` → ``embedding`` (float16 bytes), the model loaded once."""
+    """The actor: ``pixels`` → ``embedding`` (float16 bytes), the model loaded once.
 
-    def __init__(self, cfg: ClipConfig, size: int):
+    With ``settings`` it also decodes (``image`` → ``pixels``) itself: the CPU-only layout, where a
+    separate map would only compete with the encoder for the same cores. ``threads``: torch's
+    intra-op threads (the CPUs Ray gave the actor)."""
+
+    def __init__(self, cfg: ClipConfig, size: int, settings: dict[str, Any] | None = None, threads: int = 1):
+        import torch
+
+        torch.set_num_threads(max(1, threads))
         self.encoder = ClipEncoder(cfg)
         self.size = size
+        self.settings = settings
 
     def __call__(self, batch: pa.Table) -> pa.Table:
+        if self.settings is not None:
+            batch = preprocess(batch, self.settings)
         pixels = batch["pixels"].to_pylist()
         ok = [i for i, p in enumerate(pixels) if p is not None]
         shape = (len(ok), self.size, self.size, 3)
-        stack = np.frombuffer(b"".join(pixels[i] for i in ok), np.uint8).reshape(shape)
+        stack = np.frombuffer(bytearray(b"".join(pixels[i] for i in ok)), np.uint8).reshape(shape)
         vectors = self.encoder.encode_images(stack)
         out: list[bytes | None] = [None] * len(pixels)
         for i, v in zip(ok, vectors, strict=True):
@@ -209,11 +221,13 @@ class ClipImagesStep:
         log.info("step %s: part %s done: %d images embedded", CLIP, part, len(ok))
 
     def _here(self, pending: list[str], settings: dict[str, Any]) -> Iterator[pa.Table]:
-        embed = Embed(self.cfg, image_size(settings))
+        import torch
+
+        embed = Embed(self.cfg, image_size(settings), settings, threads=torch.get_num_threads())
         for part in pending:
             rows = self._rows(part)
             for s in range(0, rows.num_rows, self.cfg.batch_size):
-                yield embed(preprocess(rows.slice(s, self.cfg.batch_size), settings))
+                yield embed(rows.slice(s, self.cfg.batch_size))
 
     def _on_ray(self, pending: list[str], settings: dict[str, Any], ray: RayContext) -> Iterator[pa.Table]:
         yield from embedding_pipeline(
@@ -246,20 +260,33 @@ def actors(cfg: ClipConfig, ray: RayContext) -> int:
 def embedding_pipeline(
     tables: list[pa.Table], cfg: ClipConfig, settings: dict[str, Any], n_actors: int
 ) -> Iterator[pa.Table]:
-    """Ray Data: image rows → CPU preprocessing tasks → ``n_actors`` encoder actors → the driver."""
+    """Ray Data: image rows → the encoder actors (``n_actors``) → the driver.
+
+    With GPUs: decoding and resizing run in CPU tasks (one CPU each) before the GPU actors (one CPU
+    and ``gpus_per_actor`` GPUs each), so a GPU never waits on a JPEG. Without: each actor takes
+    its share of the cluster's CPUs (``cpus_per_actor``) and decodes its own batches, with as many
+    torch threads, since a separate map would only take cores from the encoder.
+    """
+    import ray
     import ray.data
 
     ds = ray.data.from_arrow(tables)
-    ds = ds.map_batches(
-        preprocess, fn_kwargs={"settings": settings}, batch_size=64, batch_format="pyarrow", num_cpus=1
-    )
     gpus = gpus_per_actor(cfg)
+    size = image_size(settings)
+    if gpus:
+        ds = ds.map_batches(
+            preprocess, fn_kwargs={"settings": settings}, batch_size=64, batch_format="pyarrow", num_cpus=1
+        )
+        args, resources = (cfg, size, None, 1), {"num_gpus": gpus, "num_cpus": 1}
+    else:
+        cpus = cfg.cpus_per_actor or max(1, int(ray.cluster_resources().get("CPU", 1)) // n_actors)
+        args, resources = (cfg, size, settings, cpus), {"num_cpus": cpus}
     ds = ds.map_batches(
         Embed,
-        fn_constructor_args=(cfg, image_size(settings)),
+        fn_constructor_args=args,
         batch_size=cfg.batch_size,
         batch_format="pyarrow",
         compute=ray.data.ActorPoolStrategy(size=n_actors),
-        **({"num_gpus": gpus, "num_cpus": 1} if gpus else {"num_cpus": 1}),
+        **resources,
     )
     yield from ds.iter_batches(batch_format="pyarrow", batch_size=None)
