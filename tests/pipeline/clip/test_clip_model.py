@@ -67,3 +67,20 @@ def test_text_embeddings_are_unit_vectors(tiny_clip):
     vectors = ClipEncoder(tiny_clip).encode_texts(["a red kite over a beach", "北京的天气"])
     assert vectors.shape == (2, 64) and vectors.dtype == np.float16
     assert np.allclose(np.linalg.norm(vectors.astype(np.float32), axis=1), 1, atol=1e-3)
+
+
+def test_nsfw_scores_come_from_the_prompts_or_from_a_trained_head(tiny_clip, tmp_path):
+    from pipeline.clip.filters import ImageScorer
+
+    images = np.eye(64, dtype=np.float16)[:3]
+    zero_shot = ImageScorer(tiny_clip).nsfw(images)
+    assert zero_shot.shape == (3,) and ((zero_shot > 0) & (zero_shot < 1)).all()
+    head = tmp_path / "nsfw.npz"
+    weight = np.zeros(64, np.float32)
+    weight[1] = 4.0
+    np.savez(head, weight=weight, bias=np.float32(-2.0))
+    cfg = tiny_clip.model_copy(
+        update={"filters": tiny_clip.filters.model_copy(update={"nsfw_head": str(head)})}
+    )
+    scores = ImageScorer(cfg).nsfw(images)
+    assert scores == pytest.approx([1 / (1 + np.exp(2.0)), 1 / (1 + np.exp(-2.0)), 1 / (1 + np.exp(2.0))])
