@@ -29,7 +29,10 @@ def demo_run(tmp_path_factory) -> Path:
     warc = build_demo_corpus(out / "input", pages=120)
     spec = load_job(DEMO_SPEC, output=str(out / "result"))
     cc = spec.sources[0].model_copy(update={"paths": [str(warc)]})
-    spec = spec.model_copy(update={"sources": [cc], "filters": demo_filters(spec.filters, out / "input")})
+    no_clip = spec.clip.model_copy(update={"enabled": False})  # the demo WARC's images are not fetched
+    spec = spec.model_copy(
+        update={"sources": [cc], "filters": demo_filters(spec.filters, out / "input"), "clip": no_clip}
+    )
     run_job(spec, use_ray=False)
     return out / "result"
 

@@ -23,6 +23,7 @@ def demo_spec(tmp_path, name: str):
         update={
             "sources": [spec.sources[0].model_copy(update={"paths": warcs})],
             "filters": demo_filters(spec.filters, tmp_path / "filters"),
+            "clip": spec.clip.model_copy(update={"enabled": False}),  # the WARCs' images are not fetched
         }
     )
 
