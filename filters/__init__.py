@@ -1,1 +1,1 @@
-"""Quality and safety filters: scorers that add columns, thresholds that decide (coming with their issue)."""
+"""Quality and safety filters: scorers that write meta.scores, thresholds that decide (docs/FILTERS.md)."""

@@ -1,1 +1,1 @@
-"""BPE tokenizer training and tokenization (coming with their issue)."""
+"""BPE tokenizer training on the kept text and the token ids of every document (docs/TOKENIZER.md)."""
