@@ -2,6 +2,11 @@
 
 import hashlib
 import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -84,3 +89,41 @@ def test_nsfw_scores_come_from_the_prompts_or_from_a_trained_head(tiny_clip, tmp
     )
     scores = ImageScorer(cfg).nsfw(images)
     assert scores == pytest.approx([1 / (1 + np.exp(2.0)), 1 / (1 + np.exp(-2.0)), 1 / (1 + np.exp(2.0))])
+
+
+GPU_LAYOUT = """
+import hashlib, json, sys
+import pyarrow as pa, ray
+from pipeline.clip.config import ClipConfig
+from pipeline.clip.images import embedding_pipeline, gpus_per_actor
+from pipeline.clip.model import preprocess_settings
+
+cfg = ClipConfig.model_validate_json(sys.argv[1])
+photos = [open(p, "rb").read() for p in sys.argv[2:]]
+ray.init(address="local", num_cpus=2, num_gpus=1, include_dashboard=False)  # a GPU Ray can schedule
+table = pa.table({"part": ["t"] * len(photos), "sha256": [hashlib.sha256(b).hexdigest() for b in photos],
+                  "image": photos})
+rows = sum(b.num_rows for b in embedding_pipeline([table], cfg, preprocess_settings(cfg), n_actors=1))
+print(json.dumps({"gpus_per_actor": gpus_per_actor(cfg), "rows": rows}))
+"""
+
+
+def test_with_a_gpu_the_decoding_runs_in_cpu_tasks_before_the_gpu_actors(tiny_clip, shared_data, tmp_path):
+    """A Ray cluster that offers a GPU (a logical one here: the actor then finds no CUDA and runs on
+    the CPU) gets the GPU layout: a `preprocess` task map, then actors asking for `num_gpus`."""
+    files = sorted(str(p) for p in (shared_data / "images/conceptual-captions-openimages").glob("*.jpg"))[:6]
+    cfg = tiny_clip.model_copy(update={"gpus_per_actor": 0.5})
+    done = subprocess.run(
+        [sys.executable, "-c", GPU_LAYOUT, cfg.model_dump_json(), *files],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result == {"gpus_per_actor": 0.5, "rows": 6}
+    assert "TaskPoolMapOperator[MapBatches(preprocess)] -> ActorPoolMapOperator[MapBatches(Embed)]" in (
+        done.stdout + done.stderr
+    )
