@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import webdataset as wds
 
-from pipeline.clip.images import CLIP, embeddings_path
+from pipeline.clip.images import CLIP, read_embeddings
 from pipeline.clip.model import model_id
 from pipeline.final import final_documents_path
 from pipeline.images.table import IMAGE_TABLE, table_bucket, table_part, table_path
@@ -194,18 +194,10 @@ class ShardsStep(PerDocumentPart):
 
     def _embeddings(self, docs: list[dict[str, Any]]) -> dict[str, bytes]:
         """sha256 → embedding (float16 bytes) of the images these documents use (the clip step's)."""
+        if not self.spec.clip.enabled:
+            return {}
         wanted = sorted({im["sha256"] for d in docs for im in d["images"] if im and im["sha256"]})
-        parts = self.storage.list(f"work/{IMAGE_TABLE}", ".parquet")
-        if not self.spec.clip.enabled or not wanted or not parts:
-            return {}
-        buckets = sorted({table_bucket(h, len(parts)) for h in wanted})
-        where = pc.field("sha256").isin(pa.array(wanted, pa.string()))
-        found = self.storage.read_parquets([embeddings_path(table_part(b)) for b in buckets], None, where)
-        if not found.num_rows:
-            return {}
-        flat = found["embedding"].combine_chunks()
-        mat = flat.values.to_numpy(zero_copy_only=False).astype("<f2").reshape(found.num_rows, -1)
-        return {sha: row.tobytes() for sha, row in zip(found["sha256"].to_pylist(), mat, strict=True)}
+        return {sha: vec.tobytes() for sha, vec in read_embeddings(self.storage, wanted).items()}
 
     def run_part(self, part: Part) -> PartStats:
         docs = self._documents(part.name)

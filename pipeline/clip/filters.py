@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.clip.config import NSFW_PROMPTS, SAFE_PROMPTS, ClipConfig
-from pipeline.clip.images import CLIP, DUPLICATES_PATH, embeddings_path, gpus_per_actor
+from pipeline.clip.images import DUPLICATES_PATH, gpus_per_actor, read_embeddings
 from pipeline.clip.model import ClipEncoder
 from pipeline.config import JobSpec
 from pipeline.images.join import joined_path
@@ -148,22 +148,16 @@ class ClipFiltersStep(PerDocumentPart):
 
     def _lookup(self, shas: list[str]) -> tuple[dict[str, np.ndarray], dict[str, tuple[int, int]]]:
         """sha256 → embedding, and sha256 → original (width, height), for these images."""
+        vectors = read_embeddings(self.storage, shas)
         parts = self.storage.list(f"work/{IMAGE_TABLE}", ".parquet")
-        if not shas or not parts:
-            return {}, {}
+        if not vectors or not parts:
+            return vectors, {}
         buckets = sorted({table_bucket(h, len(parts)) for h in shas})
-        where = pc.field("sha256").isin(pa.array(shas, pa.string()))
-        emb = self.storage.read_parquets([embeddings_path(table_part(b)) for b in buckets], None, where)
         sizes = self.storage.read_parquets(
             [table_path(table_part(b)) for b in buckets],
             ["sha256", "original_width", "original_height"],
-            where,
+            pc.field("sha256").isin(pa.array(shas, pa.string())),
         )
-        vectors = {}
-        if emb.num_rows:
-            flat = emb["embedding"].combine_chunks()
-            mat = flat.values.to_numpy(zero_copy_only=False).reshape(emb.num_rows, -1)
-            vectors = dict(zip(emb["sha256"].to_pylist(), mat, strict=True))
         dims = {r["sha256"]: (r["original_width"], r["original_height"]) for r in sizes.to_pylist()}
         return vectors, dims
 
@@ -293,6 +287,3 @@ class ClipFiltersStep(PerDocumentPart):
                 **table_counts(table),
             },
         )
-
-
-__all__ = ["CLIP", "CLIP_FILTERS", "ClipFiltersStep", "ImageScorer", "image_rule", "nearby_texts"]

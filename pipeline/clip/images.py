@@ -23,10 +23,11 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.clip.config import ClipConfig
 from pipeline.clip.model import ClipEncoder, ImagePreprocessor, model_id, preprocess_settings
-from pipeline.images.table import table_path
+from pipeline.images.table import IMAGE_TABLE, table_bucket, table_part, table_path
 from pipeline.runner import Part, PartStats, RayContext, StepFailed, StepResult, marker_path
 from pipeline.storage import Storage
 
@@ -56,8 +57,7 @@ def near_duplicates(storage: Storage, parts: list[str], threshold: float) -> pa.
         return DUPLICATES_SCHEMA.empty_table()
     table = pa.concat_tables(tables).sort_by("sha256")
     shas = table["sha256"].to_pylist()
-    flat = table["embedding"].combine_chunks()
-    vectors = flat.values.to_numpy(zero_copy_only=False).astype(np.float32).reshape(len(shas), -1)
+    vectors = embedding_matrix(table).astype(np.float32)
     parent = list(range(len(shas)))
 
     def root(i: int) -> int:
@@ -78,6 +78,25 @@ def near_duplicates(storage: Storage, parts: list[str], threshold: float) -> pa.
     dups = [(shas[i], shas[root(i)], float(best[i])) for i in range(len(shas)) if root(i) != i]
     return pa.Table.from_pylist(
         [{"sha256": s, "kept": k, "similarity": v} for s, k, v in dups], schema=DUPLICATES_SCHEMA
+    )
+
+
+def embedding_matrix(table: pa.Table) -> np.ndarray:
+    """The ``embedding`` column of an embeddings table as a float16 matrix [rows, dim]."""
+    flat = table["embedding"].combine_chunks()
+    return flat.values.to_numpy(zero_copy_only=False).astype("<f2").reshape(table.num_rows, -1)
+
+
+def read_embeddings(storage: Storage, shas: list[str]) -> dict[str, np.ndarray]:
+    """sha256 → embedding (float16) of these images: only the parts that hold them are read."""
+    parts = storage.list(f"work/{IMAGE_TABLE}", ".parquet")
+    if not shas or not parts:
+        return {}
+    buckets = sorted({table_bucket(h, len(parts)) for h in shas})
+    where = pc.field("sha256").isin(pa.array(shas, pa.string()))
+    found = storage.read_parquets([embeddings_path(table_part(b)) for b in buckets], None, where)
+    return (
+        dict(zip(found["sha256"].to_pylist(), embedding_matrix(found), strict=True)) if found.num_rows else {}
     )
 
 
