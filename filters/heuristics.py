@@ -68,6 +68,7 @@ from filters.base import (
 )
 from filters.config import WEB_KINDS, C4Config, FineWebConfig, GopherQualityConfig, GopherRepetitionConfig
 from filters.text import SENTENCE_END, count_sentences, has_cjk, is_symbol, tokens, words
+from pipeline.schema import SCORE_GROUPS
 from pipeline.stage import Resources
 
 TOP_NGRAMS = (2, 3, 4)
@@ -162,14 +163,7 @@ def _duplicates(items: Sequence[str]) -> tuple[int, int]:
 _PARAGRAPH_SPLIT = re.compile(r"\n{2,}")
 _LINE_SPLIT = re.compile(r"\n+")
 
-REPETITION_FIELDS = (
-    "dup_line_frac",
-    "dup_para_frac",
-    "dup_line_char_frac",
-    "dup_para_char_frac",
-    *(f"top_{n}gram_frac" for n in TOP_NGRAMS),
-    *(f"dup_{n}gram_frac" for n in DUP_NGRAMS),
-)
+REPETITION_FIELDS = SCORE_GROUPS["gopher_repetition"]
 
 
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -310,15 +304,7 @@ class GopherRepetition(_TextRules):
 # Gopher quality
 # --------------------------------------------------------------------------------------------------
 
-QUALITY_FIELDS = (
-    "words",
-    "mean_word_length",
-    "symbol_word_ratio",
-    "bullet_lines_frac",
-    "ellipsis_lines_frac",
-    "alpha_words_frac",
-    "stop_words",
-)
+QUALITY_FIELDS = SCORE_GROUPS["gopher_quality"]
 _BULLETS = ("•", "-")
 _ELLIPSES = ("...", "…")
 
@@ -413,7 +399,7 @@ class GopherQuality(_TextRules):
 # C4
 # --------------------------------------------------------------------------------------------------
 
-C4_FIELDS = ("c4_sentences", "c4_lines_removed_frac")
+C4_FIELDS = SCORE_GROUPS["c4"]
 CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
 #: C4's terminal punctuation, and the CJK full stops and marks (a Chinese line ends in "。").
 TERMINAL_PUNCT = frozenset('.?!"' + "'" + "\u3002\uff01\uff1f\uff61")
@@ -553,7 +539,7 @@ class C4Rules(_TextRules):
 # FineWeb
 # --------------------------------------------------------------------------------------------------
 
-FINEWEB_FIELDS = ("line_punct_frac", "short_line_frac", "dup_char_frac", "newline_word_ratio")
+FINEWEB_FIELDS = SCORE_GROUPS["fineweb"]
 
 
 def fineweb_scores(text: str, short_line_chars: int) -> Scores:

@@ -26,11 +26,11 @@ import pyarrow as pa
 
 from filters.base import BLOCKS_DROPPED, meta_values, with_scores
 from filters.config import FiltersConfig
-from pipeline.config import JobSpec
-from pipeline.runner import Part, PartStats
+from pipeline.documents import table_counts
+from pipeline.runner import Part
 from pipeline.schema import LEDGER_SCHEMA, conform
 from pipeline.stage import Resources, Stage, merged_resources, split_dropped
-from pipeline.steps import FILTERS, PerDocumentPart, documents_path, filtered_path, ledger_path, table_counts
+from pipeline.step import Data, DocumentStep, Processed
 from pipeline.storage import Storage
 
 #: The filters in the order they run (a filter that is off is left out).
@@ -49,8 +49,7 @@ ORDER = (
 )
 
 
-def blocks_path(part: str) -> str:
-    return f"work/{FILTERS}/{part}.blocks.parquet"
+FILTERS = "filters"
 
 
 def filter_stages(cfg: FiltersConfig) -> list[Stage]:
@@ -109,29 +108,44 @@ def take_blocks(batch: pa.Table, step: str, stage: str) -> tuple[pa.Table, pa.Ta
     return batch, pa.Table.from_pylist(rows, schema=LEDGER_SCHEMA)
 
 
-class FiltersStep(PerDocumentPart):
-    """Documents → the documents every filter keeps, with their scores; ledgers of what went."""
+class FiltersStep(DocumentStep):
+    """Documents → the documents every filter keeps, with their scores; ledgers of what went.
+
+    Outputs: ``documents``, ``ledger`` (a row per dropped document) and ``blocks`` (a row per text
+    block or paragraph removed)."""
 
     name = FILTERS
 
-    def __init__(self, spec: JobSpec, storage: Storage, doc_parts: list[Part]):
-        super().__init__(spec, storage, doc_parts)
+    def __init__(
+        self,
+        storage: Storage,
+        doc_parts: list[Part],
+        documents: Data,
+        cfg: FiltersConfig,
+        batch_rows: int = 256,
+    ):
+        super().__init__(storage, doc_parts, documents)
+        self.cfg = cfg
+        self.batch_rows = batch_rows
+        self.output("blocks", "work/{step}/{part}.blocks.parquet")
         self._stages: list[Stage] | None = None
         self.resources: Resources = merged_resources(self.stages())
 
+    def settings(self) -> dict[str, Any]:
+        return self.cfg.model_dump(mode="json")
+
     def stages(self) -> list[Stage]:
         if self._stages is None:  # cheap: models and lists load on a stage's first batch
-            self._stages = filter_stages(self.spec.filters)
+            self._stages = filter_stages(self.cfg)
         return self._stages
 
-    def run_part(self, part: Part) -> PartStats:
-        docs = self.storage.read_parquet(documents_path(part.name))
+    def process(self, docs: pa.Table, part: Part) -> Processed:
         stages = self.stages()
         for st in stages:  # counts of an earlier part this worker ran are not this part's
             getattr(st, "counters", Counter()).clear()
         retention = {st.name: {"in": 0, "out": 0} for st in stages}
         kept, dropped, blocks = [], [], []
-        for batch in docs.to_batches(max_chunksize=self.spec.run.batch_rows):
+        for batch in docs.to_batches(max_chunksize=self.batch_rows):
             table = pa.Table.from_batches([batch])
             for st in stages:
                 retention[st.name]["in"] += table.num_rows
@@ -147,11 +161,10 @@ class FiltersStep(PerDocumentPart):
         result = pa.concat_tables(kept) if kept else docs.slice(0, 0)
         ledger = pa.concat_tables(dropped) if dropped else LEDGER_SCHEMA.empty_table()
         block_ledger = pa.concat_tables(blocks) if blocks else LEDGER_SCHEMA.empty_table()
-        self.storage.write_parquet(filtered_path(part.name), result)
-        self.storage.write_parquet(ledger_path(self.name, part.name), ledger)
-        self.storage.write_parquet(blocks_path(part.name), block_ledger)
+        self.storage.write_parquet(self["blocks"].path(part.name), block_ledger)
         extra: dict[str, Any] = {
             "filters": retention,
+            "order": [st.name for st in stages],
             "blocks": dict(Counter(block_ledger["reason"].to_pylist())),
             **table_counts(result),
         }
@@ -160,9 +173,4 @@ class FiltersStep(PerDocumentPart):
             counters.update(getattr(st, "counters", Counter()))
         if counters:
             extra["counters"] = dict(counters)
-        return PartStats(
-            rows_in=docs.num_rows,
-            rows_out=result.num_rows,
-            drops=Counter(ledger["reason"].to_pylist()),
-            extra=extra,
-        )
+        return Processed(result, ledger, extra=extra)

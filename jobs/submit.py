@@ -3,7 +3,7 @@
 The job is shipped as a ``working_dir`` runtime env holding this repository's code packages and a
 copy of the job spec whose relative paths are resolved to absolute ones (so the cluster runs the
 same code on the same inputs: local inputs must sit on a disk the cluster shares, or be s3://).
-On the cluster the entrypoint is ``python -m pipeline.cli run loom_job.json``.
+On the cluster the entrypoint is ``python -m jobs.cli run loom_job.json``.
 
 Authentication follows Ray's token auth: the token is found the way Ray finds it —
 ``RAY_AUTH_TOKEN``, else the file named by ``RAY_AUTH_TOKEN_PATH``, else ``~/.ray/auth_token`` — and
@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING
 
 import requests
 
-from pipeline.config import JobSpec, is_remote, load_job
+from jobs.spec import JobSpec, load_job
+from pipeline.config import is_remote
 
 if TYPE_CHECKING:
     from ray.job_submission import JobStatus, JobSubmissionClient
@@ -202,7 +203,7 @@ def stage_working_dir(spec: JobSpec, dest: Path, repo_root: Path | None = None) 
 
 def entrypoint() -> str:
     """The command the cluster runs, in the working dir."""
-    return f"python -m pipeline.cli run {SHIPPED_SPEC}"
+    return f"python -m jobs.cli run {SHIPPED_SPEC}"
 
 
 def _log_local_inputs(spec: JobSpec, log: logging.Logger) -> None:

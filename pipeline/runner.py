@@ -162,7 +162,7 @@ class StepResult:
 
 
 class RayContext(Protocol):
-    """Ray, started on first use (``pipeline.job.RaySession``)."""
+    """Ray, started on first use (``jobs.run.RaySession``)."""
 
     def parallelism(self) -> int: ...
 

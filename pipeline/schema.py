@@ -26,53 +26,41 @@ IMAGE_TYPE = pa.struct(
 #: The filter scores of a document (``meta.scores``): every filter writes its measurements here, and
 #: a separate threshold decides, so a kept document can be thresholded again later without rerunning
 #: a model. Null where a filter did not run or does not apply (docs/FILTERS.md names each one).
-SCORE_FIELDS = (
+#: Declared once, here, by filter; the filters take their fields from it.
+SCORE_GROUPS: dict[str, tuple[str, ...]] = {
     # language identification (fastText lid.176)
-    "language_score",
+    "language": ("language_score",),
     # fastText classifiers
-    "quality",
-    "nsfw",
+    "classifiers": ("quality", "nsfw"),
     # safety lexicon
-    "lexicon_ratio",
-    "lexicon_count",
-    # Gopher quality
-    "words",
-    "mean_word_length",
-    "symbol_word_ratio",
-    "bullet_lines_frac",
-    "ellipsis_lines_frac",
-    "alpha_words_frac",
-    "stop_words",
-    # Gopher repetition
-    "dup_line_frac",
-    "dup_para_frac",
-    "dup_line_char_frac",
-    "dup_para_char_frac",
-    "top_2gram_frac",
-    "top_3gram_frac",
-    "top_4gram_frac",
-    "dup_5gram_frac",
-    "dup_6gram_frac",
-    "dup_7gram_frac",
-    "dup_8gram_frac",
-    "dup_9gram_frac",
-    "dup_10gram_frac",
-    # C4
-    "c4_sentences",
-    "c4_lines_removed_frac",
-    # FineWeb
-    "line_punct_frac",
-    "short_line_frac",
-    "dup_char_frac",
-    "newline_word_ratio",
+    "lexicon": ("lexicon_ratio", "lexicon_count"),
+    "gopher_quality": (
+        "words",
+        "mean_word_length",
+        "symbol_word_ratio",
+        "bullet_lines_frac",
+        "ellipsis_lines_frac",
+        "alpha_words_frac",
+        "stop_words",
+    ),
+    "gopher_repetition": (
+        "dup_line_frac",
+        "dup_para_frac",
+        "dup_line_char_frac",
+        "dup_para_char_frac",
+        *(f"top_{n}gram_frac" for n in (2, 3, 4)),
+        *(f"dup_{n}gram_frac" for n in (5, 6, 7, 8, 9, 10)),
+    ),
+    "c4": ("c4_sentences", "c4_lines_removed_frac"),
+    "fineweb": ("line_punct_frac", "short_line_frac", "dup_char_frac", "newline_word_ratio"),
     # OBELICS-style node rules and per-block language id: text blocks removed from the document
-    "blocks_dropped",
+    "blocks": ("blocks_dropped",),
     # CLIP (the clip_filters step): pair: image–caption cosine; interleaved: the mean over its images
     # of the image–nearby-text cosine; the highest NSFW score of its images; images it removed
-    "clip_similarity",
-    "nsfw_image",
-    "images_removed",
-)
+    "clip": ("clip_similarity", "nsfw_image", "images_removed"),
+}
+#: Every score, in one order: the fields of ``meta.scores``.
+SCORE_FIELDS = tuple(name for group in SCORE_GROUPS.values() for name in group)
 
 SCORES_TYPE = pa.struct([(name, pa.float32()) for name in SCORE_FIELDS])
 

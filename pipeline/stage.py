@@ -21,6 +21,9 @@ import pyarrow.compute as pc
 
 from pipeline.schema import DROP_REASON, LEDGER_SCHEMA
 
+#: The optional column that says more about a row's drop reason (a score, a threshold, a cluster).
+DROP_DETAIL = "_drop_detail"
+
 
 @dataclass(frozen=True)
 class Resources:
@@ -88,9 +91,9 @@ def split_dropped(table: pa.Table, step: str, stage_name: str) -> StageOutput:
     kept = table.filter(pc.invert(marked)).drop_columns([DROP_REASON])
     gone = table.filter(marked)
     n = gone.num_rows
-    detail = gone["_drop_detail"] if "_drop_detail" in gone.column_names else pa.nulls(n, pa.string())
-    if "_drop_detail" in kept.column_names:
-        kept = kept.drop_columns(["_drop_detail"])
+    detail = gone[DROP_DETAIL] if DROP_DETAIL in gone.column_names else pa.nulls(n, pa.string())
+    if DROP_DETAIL in kept.column_names:
+        kept = kept.drop_columns([DROP_DETAIL])
     ledger = pa.table(
         {
             "id": gone["id"] if "id" in gone.column_names else pa.nulls(n, pa.string()),

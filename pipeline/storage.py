@@ -136,6 +136,13 @@ class Storage:
         dataset = pads.dataset([self._full(r) for r in rels], format="parquet", filesystem=fs)
         return dataset.to_table(columns=columns, filter=where)
 
+    def delete_dir(self, rel_dir: str) -> None:
+        """Remove a folder and everything under it, if it is there."""
+        fs, _ = self._fs_and_base
+        fs.delete_dir_contents(self._full(rel_dir), missing_dir_ok=True)
+        if self.exists(rel_dir):
+            fs.delete_dir(self._full(rel_dir))
+
     def delete(self, rel: str) -> None:
         """Remove one file if it is there."""
         fs, _ = self._fs_and_base

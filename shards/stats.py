@@ -125,12 +125,11 @@ def render_images(step: dict[str, Any], table_step: dict[str, Any], console: Con
 def filter_rows(step: dict[str, Any]) -> list[dict[str, Any]]:
     """Per filter, in run order: documents in and out, kept % of its input and of the step's input,
     and the drops by rule (a rule's reason names its filter: ``gopher_min_words``, ``url_adult``)."""
-    from filters.step import ORDER
-
     retention = step.get("extra", {}).get("filters", {})
+    order = list(dict.fromkeys(step.get("extra", {}).get("order", [])))  # every part lists the order
     total = step["rows_in"]
     rows = []
-    for name in sorted(retention, key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER)):
+    for name in sorted(retention, key=lambda n: order.index(n) if n in order else len(order)):
         r = retention[name]
         rows.append(
             {

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pipeline.graph import read_state
 from pipeline.schema import check_document
 from pipeline.storage import Storage
 from shards.writer import FORMAT
-from tokenizer.step import CARD_PATH
 
 IMAGE_FORMATS = ("jpg", "png", "webp")
 
@@ -30,9 +30,12 @@ class Specials:
 
 
 def load_specials(storage: Storage) -> Specials | None:
-    if not storage.exists(CARD_PATH):
+    """The special ids of the tokenizer the job wrote (its card: the tokenizer step's ``card``)."""
+    state = read_state(storage, "tokenizer")
+    card = state.get("writes", {}).get("card") if state else None
+    if not card or not storage.exists(card):
         return None
-    ids = storage.read_json(CARD_PATH)["special_tokens"]
+    ids = storage.read_json(card)["special_tokens"]
     return Specials(ids["<s>"], ids["</s>"], ids["<image>"], ids["</image>"])
 
 

@@ -4,7 +4,8 @@ Each documents part becomes its own run of shards, ``shards/<part>-<k>.tar``, cl
 and size, so shard writing runs in parallel with no global plan and the same documents always give
 the same shards. Inside a shard, samples are ordered by key (the document id), members are sorted,
 ``mtime`` is 0 and owners are fixed. A shard is written to a temporary name and renamed; its manifest
-row goes into the part's completion marker. The format is described in ``docs/FORMAT.md``.
+row goes into the part's manifest rows, and the step joins them into ``OUT/manifest.parquet``.
+The format is described in ``docs/FORMAT.md``.
 """
 
 from __future__ import annotations
@@ -21,18 +22,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import webdataset as wds
 
-from pipeline.clip.images import CLIP, read_embeddings
-from pipeline.clip.model import model_id
-from pipeline.final import final_documents_path
-from pipeline.images.table import IMAGE_TABLE, table_bucket, table_part, table_path
-from pipeline.runner import Part, PartStats
+from pipeline.clip.images import read_embeddings
+from pipeline.images.table import table_bucket, table_part
+from pipeline.runner import Part, PartStats, RayContext, StepResult
 from pipeline.schema import plain_meta
-from pipeline.steps import PerDocumentPart
-from tokenizer.step import tokens_path
+from pipeline.step import Data, Step, document_parts
+from pipeline.storage import Storage
+from shards.config import ShardsConfig
 
 FORMAT_VERSION = 4
 FORMAT = f"loom/{FORMAT_VERSION}"
 SHARDS = "shards"
+MANIFEST = "manifest.parquet"
 
 
 def sample_json(doc: dict[str, Any]) -> bytes:
@@ -152,17 +153,51 @@ MANIFEST_SCHEMA = pa.schema(
 )
 
 
-class ShardsStep(PerDocumentPart):
-    """Final documents → webdataset shards (one run of shards per documents part); the marker of each
-    part lists its shards' manifest rows."""
+class ShardsStep(Step):
+    """Final documents → webdataset shards, one run of shards per documents part.
+
+    Reads ``documents`` (tokenized ones carry ``tokens``), the image ``table`` and, with CLIP, the
+    ``embeddings`` and the ``model`` they came from. Writes ``shards`` (``shards/<part>-<k>.tar``),
+    each part's manifest rows (``work/shards/<part>.manifest.parquet``) and, once every part is done,
+    ``manifest`` (``OUT/manifest.parquet``: the parts' rows in part order)."""
 
     name = SHARDS
 
+    def __init__(
+        self,
+        storage: Storage,
+        doc_parts: list[Part],
+        documents: Data,
+        cfg: ShardsConfig,
+        table: Data | None = None,
+        embeddings: Data | None = None,
+        model: Data | None = None,
+    ):
+        super().__init__(storage, documents=documents, table=table, embeddings=embeddings, model=model)
+        self.cfg = cfg
+        self._parts = document_parts(doc_parts)
+        self.output("shards", SHARDS + "/{part}")
+        self.output("rows", "work/{step}/{part}.manifest.parquet")
+        self.output("manifest", MANIFEST)
+
+    def settings(self) -> dict[str, Any]:
+        return {"shards": self.cfg.model_dump(mode="json"), "format": FORMAT}
+
+    def parts(self) -> list[Part]:
+        return self._parts
+
+    def run(self, ray: RayContext | None) -> StepResult:
+        result = super().run(ray)
+        rows = self.storage.read_parquets([self["rows"].path(p.name) for p in self._parts])
+        table = pa.Table.from_pylist(rows.to_pylist(), schema=MANIFEST_SCHEMA)  # one chunk, as one table
+        self.storage.write_parquet(self["manifest"].path(), table)
+        return result
+
     def _documents(self, part: str) -> list[dict[str, Any]]:
-        """The part's final documents (tokenized when the tokenizer runs: ``tokens`` as bytes)."""
-        if not self.spec.tokenizer.enabled:
-            return self.storage.read_parquet(final_documents_path(self.spec, part)).to_pylist()
-        table = self.storage.read_parquet(tokens_path(part))
+        """The part's final documents (a tokenized document's ``tokens`` as little-endian bytes)."""
+        table = self.storage.read_parquet(self.inputs["documents"].path(part))
+        if "tokens" not in table.column_names:
+            return table.to_pylist()
         tokens = table["tokens"].combine_chunks()
         values = tokens.values.to_numpy(zero_copy_only=False).astype("<u4")
         offsets = tokens.offsets.to_numpy()
@@ -175,41 +210,32 @@ class ShardsStep(PerDocumentPart):
         """sha256 → (format, stored bytes) of the images these documents use, from the image table
         (only the table parts that hold them are read)."""
         wanted = sorted({im["sha256"] for d in docs for im in d["images"] if im and im["sha256"]})
-        parts = self.storage.list(f"work/{IMAGE_TABLE}", ".parquet")
+        table = self.inputs.get("table")
+        parts = self.storage.list(table.folder, ".parquet") if table else []
         if not wanted or not parts:
             return {}
         buckets = {table_bucket(h, len(parts)) for h in wanted}
-        files = [table_path(table_part(b)) for b in sorted(buckets)]
+        files = [table.path(table_part(b)) for b in sorted(buckets)]
         where = pc.field("sha256").isin(pa.array(wanted, pa.string()))
         found = self.storage.read_parquets(files, ["sha256", "format", "image"], where)
         return {r["sha256"]: (r["format"], r["image"]) for r in found.to_pylist()}
 
-    def _embedding_dim(self) -> int | None:
-        """The embedding dimension the clip step recorded (None without CLIP)."""
-        if not self.spec.clip.enabled:
-            return None
-        for name in self.storage.list(f"work/{CLIP}", ".done"):
-            return self.storage.read_json(f"work/{CLIP}/{name}").get("extra", {}).get("dim")
-        return None
-
     def _embeddings(self, docs: list[dict[str, Any]]) -> dict[str, bytes]:
         """sha256 → embedding (float16 bytes) of the images these documents use (the clip step's)."""
-        if not self.spec.clip.enabled:
+        embeddings = self.inputs.get("embeddings")
+        if embeddings is None:
             return {}
         wanted = sorted({im["sha256"] for d in docs for im in d["images"] if im and im["sha256"]})
-        return {sha: vec.tobytes() for sha, vec in read_embeddings(self.storage, wanted).items()}
+        return {sha: vec.tobytes() for sha, vec in read_embeddings(self.storage, embeddings, wanted).items()}
 
     def run_part(self, part: Part) -> PartStats:
         docs = self._documents(part.name)
         images = self._images(docs)
         embeddings = self._embeddings(docs)
         samples = [to_sample(d, images, embeddings) for d in docs]
-        embedded = {
-            "shas": set(embeddings),
-            "model": model_id(self.spec.clip) if self.spec.clip.enabled else None,
-            "dim": self._embedding_dim(),
-        }
-        cfg = self.spec.shards
+        model = self.inputs.get("model")
+        embedded = {"shas": set(embeddings), **(self.storage.read_json(model.path()) if model else {})}
+        cfg = self.cfg
         for stale in self.storage.list(SHARDS, ".tar"):  # a rerun of this part (images retried) starts clean
             if re.fullmatch(rf"{re.escape(part.name)}-\d{{5}}\.tar", stale):
                 self.storage.delete(f"{SHARDS}/{stale}")
@@ -222,4 +248,7 @@ class ShardsStep(PerDocumentPart):
                 write_tar(samples[start:stop], local)
                 rows.append(manifest_row(name, docs[start:stop], local, embedded))
                 self.storage.put_file(local, name)
-        return PartStats(rows_in=len(docs), rows_out=len(docs), extra={"shards": rows})
+        self.storage.write_parquet(
+            self["rows"].path(part.name), pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA)
+        )
+        return PartStats(rows_in=len(docs), rows_out=len(docs))

@@ -15,7 +15,8 @@ import json
 import sys
 from pathlib import Path
 
-from pipeline.config import JobSpecError, parse_job
+from pipeline.config import JobSpecError
+from pipeline.graph import state_path
 from tokenizer.config import TokenizerConfig
 from tokenizer.sample import Sample, file_documents
 from tokenizer.train import save, train_from_sample
@@ -42,12 +43,14 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def final_documents_folder(root: Path) -> Path:
-    """The folder of a Loom output's final documents (its ``job.json`` says which steps ran)."""
-    from pipeline.final import final_documents_path
-
-    record = json.loads((root / "job.json").read_text(encoding="utf-8"))
-    spec = parse_job(record["spec"], origin=str(root / "job.json"))
-    return root / Path(final_documents_path(spec, "x")).parent
+    """The folder of a Loom output's final documents: what its tokenizer step read (else its shards
+    step), as the step's ``work/<step>/step.json`` records it."""
+    for step in ("tokenizer", "shards"):
+        state = root / state_path(step)
+        if state.is_file():
+            pattern = json.loads(state.read_text(encoding="utf-8"))["reads"]["documents"]
+            return root / Path(pattern).parent
+    raise FileNotFoundError(f"{root}: a Loom output without a tokenizer or shards step that ran")
 
 
 def input_paths(paths: list[Path]) -> list[Path]:

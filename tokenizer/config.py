@@ -8,18 +8,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from pipeline.config import Config
 
 #: The special tokens every Loom tokenizer starts with, at these ids (the KOSMOS-1 layout:
 #: ``<s> text <image></image> text … </s>``). ``special_tokens`` adds more after them.
 FIXED_SPECIALS = ("<s>", "</s>", "<pad>", "<image>", "</image>")
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TokenizerConfig(_Model):
+class TokenizerConfig(Config):
     """Byte-level BPE: trained on a deterministic sample of the kept text, or supplied."""
 
     enabled: bool = Field(True, description="Tokenize the documents (and train a tokenizer unless `path`).")

@@ -12,6 +12,7 @@ stats count tokens by source, kind and language and the documents longer than 8k
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -22,12 +23,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tokenizers import Tokenizer
 
-from pipeline.config import JobSpec
-from pipeline.final import final_documents_path
 from pipeline.runner import Part, PartStats
 from pipeline.stage import Resources
-from pipeline.steps import PerDocumentPart
+from pipeline.step import Data, DocumentStep, Processed, Step
 from pipeline.storage import Storage
+from tokenizer.config import TokenizerConfig
 from tokenizer.encode import TOKENS_TYPE, Encoder
 from tokenizer.sample import Document, Sample, table_documents
 from tokenizer.train import CARD_FILE, TOKENIZER_FILE, supplied_card, train_from_sample
@@ -44,20 +44,26 @@ CONTEXTS = (8192, 32768)
 IMAGE_TOKENS_TYPE = pa.list_(pa.int32())
 
 
-def tokens_path(part: str) -> str:
-    return f"work/{TOKENS}/{part}.parquet"
-
-
-class TokenizerStep:
-    """Train (or take) the job's tokenizer: one part, after every document step."""
+class TokenizerStep(Step):
+    """Train (or take) the job's tokenizer: one part, after every document step. Outputs:
+    ``tokenizer`` (``OUT/tokenizer/tokenizer.json``) and ``card`` (``tokenizer.card.json``)."""
 
     name = TOKENIZER
-    resources = Resources(cpus=1)
 
-    def __init__(self, spec: JobSpec, storage: Storage, doc_parts: list[Part]):
-        self.spec = spec
-        self.storage = storage
+    def __init__(self, storage: Storage, doc_parts: list[Part], documents: Data, cfg: TokenizerConfig):
+        super().__init__(storage, documents=documents)
+        self.cfg = cfg
         self.doc_parts = doc_parts
+        self.output("tokenizer", TOKENIZER_PATH)
+        self.output("card", CARD_PATH)
+
+    def settings(self) -> dict[str, Any]:
+        """What the tokenizer is made of: the training settings, or the supplied file's bytes."""
+        own = self.cfg.model_dump(mode="json", exclude={"encoder", "verify_documents", "enabled"})
+        if self.cfg.path:
+            with open(self.cfg.path, "rb") as f:
+                own["sha256"] = hashlib.sha256(f.read()).hexdigest()
+        return own
 
     def parts(self) -> list[Part]:
         return [Part(TOKENIZER)]
@@ -65,12 +71,12 @@ class TokenizerStep:
     def _documents(self) -> Iterator[list[Document]]:
         """The final documents' text blocks, a part at a time, in batches of 1,024 documents."""
         for p in self.doc_parts:
-            texts = self.storage.read_parquet(final_documents_path(self.spec, p.name), ["texts"])["texts"]
+            texts = self.storage.read_parquet(self.inputs["documents"].path(p.name), ["texts"])["texts"]
             for start in range(0, len(texts), 1024):
                 yield table_documents(texts.slice(start, 1024).to_pylist())
 
     def run_part(self, part: Part) -> PartStats:
-        cfg = self.spec.tokenizer
+        cfg = self.cfg
         if cfg.path:
             tok = Tokenizer.from_file(cfg.path)
             Encoder(tok)  # fails with the missing specials named
@@ -84,8 +90,8 @@ class TokenizerStep:
                 return PartStats(rows_in=sample.total_documents, extra={"tokenizer": card})
             tok, card = train_from_sample(sample, cfg)
             rows_in, rows_out = sample.total_documents, sample.documents
-        self.storage.write_bytes(TOKENIZER_PATH, tok.to_str(pretty=True).encode("utf-8"))
-        self.storage.write_json(CARD_PATH, card)
+        self.storage.write_bytes(self["tokenizer"].path(), tok.to_str(pretty=True).encode("utf-8"))
+        self.storage.write_json(self["card"].path(), card)
         log.info("tokenizer: %s, %d tokens", card["source"], card["vocab_size"])
         return PartStats(rows_in=rows_in, rows_out=rows_out, extra={"tokenizer": card})
 
@@ -160,26 +166,36 @@ def token_counts(docs: pa.Table) -> dict[str, Any]:
     }
 
 
-class TokensStep(PerDocumentPart):
+class TokensStep(DocumentStep):
     """Final documents → tokenized documents (``work/tokens/<part>.parquet``), which the shards carry."""
 
     name = TOKENS
 
-    def __init__(self, spec: JobSpec, storage: Storage, doc_parts: list[Part]):
-        super().__init__(spec, storage, doc_parts)
+    def __init__(
+        self,
+        storage: Storage,
+        doc_parts: list[Part],
+        documents: Data,
+        tokenizer: Data,
+        cfg: TokenizerConfig,
+        batch_rows: int = 256,
+    ):
+        super().__init__(storage, doc_parts, documents, tokenizer=tokenizer)
+        self.cfg = cfg
+        self.batch_rows = batch_rows
         self.stage = Tokenize(self._load)
 
     def _load(self) -> Encoder:
-        if not self.storage.exists(TOKENIZER_PATH):
+        path = self.inputs["tokenizer"].path()
+        if not self.storage.exists(path):
             raise ValueError(
                 "no tokenizer: the job's documents hold no text to train one on; give [tokenizer] path"
             )
-        tok = Tokenizer.from_str(self.storage.read_bytes(TOKENIZER_PATH).decode("utf-8"))
-        return Encoder(tok, fast=self.spec.tokenizer.encoder == "tiktoken")
+        tok = Tokenizer.from_str(self.storage.read_bytes(path).decode("utf-8"))
+        return Encoder(tok, fast=self.cfg.encoder == "tiktoken")
 
-    def run_part(self, part: Part) -> PartStats:
-        docs = self.storage.read_parquet(final_documents_path(self.spec, part.name))
-        rows, verify = self.spec.run.batch_rows, self.spec.tokenizer.verify_documents
+    def process(self, docs: pa.Table, part: Part) -> Processed:
+        rows, verify = self.batch_rows, self.cfg.verify_documents
         out = []
         for start in range(0, docs.num_rows, rows):
             out.append(self.stage(docs.slice(start, rows), verify=max(0, verify - start)))
@@ -190,6 +206,5 @@ class TokensStep(PerDocumentPart):
                 docs.append_column("tokens", empty).append_column("image_tokens", image_positions(empty, 0))
             )
         table = pa.concat_tables(out)
-        self.storage.write_parquet(tokens_path(part.name), table)
         extra["tokens"] = token_counts(table)
-        return PartStats(rows_in=docs.num_rows, rows_out=table.num_rows, extra=extra)
+        return Processed(table, extra=extra)

@@ -1,61 +1,20 @@
-"""The ``[clip]`` table of the job spec: the open_clip model, how it runs, and the image filters on it.
+"""The ``[clip]`` table of the job spec: the open_clip model and how it runs (its image filters,
+``[clip.filters]``, are ``filters.config.ClipFiltersConfig``).
 
 Every key is in ``docs/CLIP.md``. The knobs a user needs on a GPU cluster are ``gpus_per_actor``,
-``actors`` and ``batch_size``; the rest names the model and the thresholds.
+``actors`` and ``batch_size``; the rest names the model.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
-#: LAION-400M's image–caption threshold for ViT-B/32 (Schuhmann et al. 2021); other models score on
-#: other scales, so ``[clip.filters] pair_min_similarity`` is per model.
-LAION_VIT_B_32_MIN_SIMILARITY = 0.28
-
-#: Zero-shot NSFW concepts (the image's score: the softmax mass on the unsafe prompts).
-NSFW_PROMPTS = ["a photo of nudity", "pornography", "an explicit sexual image", "a photo of gore"]
-SAFE_PROMPTS = ["a photo", "a picture of an object", "a photo of people", "a drawing", "a screenshot of text"]
+from pipeline.config import Config
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ClipFilters(_Model):
-    """Thresholds on the scores the ``clip_filters`` step writes (none: the score is still written)."""
-
-    pair_min_similarity: float | None = Field(
-        LAION_VIT_B_32_MIN_SIMILARITY,
-        description="Drop a pair whose image–caption cosine similarity is lower (LAION: 0.28 for ViT-B/32).",
-    )
-    interleaved_min_similarity: float | None = Field(
-        None,
-        description="Remove an interleaved image whose similarity to the text beside it is lower.",
-    )
-    nsfw_max: float | None = Field(
-        None, description="Remove an image (drop a pair) whose NSFW score is higher (zero-shot or head)."
-    )
-    nsfw_head: str | None = Field(
-        None,
-        description="A linear NSFW head (.npz: `weight` [dim], `bias`) instead of the zero-shot prompts.",
-    )
-    min_side: int | None = Field(
-        150, description="OBELICS: remove images whose original width or height is smaller."
-    )
-    max_side: int | None = Field(20_000, description="OBELICS: remove images whose original side is larger.")
-    max_aspect_ratio: float | None = Field(
-        2.0, description="OBELICS: remove images whose max(w/h, h/w) is larger."
-    )
-    duplicate_similarity: float | None = Field(
-        None,
-        description="Near duplicates: an image this similar to an earlier one of its document is removed; "
-        "a pair whose image is this similar to another image of the job is dropped (one kept).",
-    )
-
-
-class ClipConfig(_Model):
+class ClipConfig(Config):
     """open_clip embeddings of every distinct image, and of the text next to each image."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
@@ -81,4 +40,3 @@ class ClipConfig(_Model):
     batch_size: int = Field(256, ge=1, description="Images (or texts) per forward pass.")
     precision: Literal["fp16", "bf16", "fp32"] = Field("fp16", description="Autocast dtype on CUDA.")
     device: Literal["auto", "cuda", "cpu"] = Field("auto", description="auto: CUDA when the actor has a GPU.")
-    filters: ClipFilters = ClipFilters()

@@ -27,8 +27,10 @@ import pyarrow.compute as pc
 
 from pipeline.clip.config import ClipConfig
 from pipeline.clip.model import ClipEncoder, ImagePreprocessor, model_id, preprocess_settings
-from pipeline.images.table import IMAGE_TABLE, table_bucket, table_part, table_path
+from pipeline.images.table import table_bucket, table_part
 from pipeline.runner import Part, PartStats, RayContext, StepFailed, StepResult, marker_path
+from pipeline.stage import Resources
+from pipeline.step import Data, Step
 from pipeline.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -37,13 +39,12 @@ CLIP = "clip"
 
 
 #: Near-duplicate images across the job: each image and the image kept in its place.
-DUPLICATES_PATH = f"work/{CLIP}/duplicates.parquet"
 DUPLICATES_SCHEMA = pa.schema([("sha256", pa.string()), ("kept", pa.string()), ("similarity", pa.float32())])
 #: Rows of the similarity matrix computed at a time (BLOCK x images float32).
 BLOCK = 4096
 
 
-def near_duplicates(storage: Storage, parts: list[str], threshold: float) -> pa.Table:
+def near_duplicates(storage: Storage, embeddings: Data, parts: list[str], threshold: float) -> pa.Table:
     """Images whose embedding has cosine >= ``threshold`` with another's, over the whole job.
 
     Exact search in blocks of the similarity matrix (``BLOCK`` rows at a time), so its cost grows
@@ -51,7 +52,8 @@ def near_duplicates(storage: Storage, parts: list[str], threshold: float) -> pa.
     (an ANN index would be the next step). Pairs are joined into clusters (union-find); the image
     with the smallest sha256 of a cluster is kept, every other one is listed with it.
     """
-    tables = [storage.read_parquet(embeddings_path(p)) for p in parts if storage.exists(embeddings_path(p))]
+    paths = [embeddings.path(p) for p in parts]
+    tables = [storage.read_parquet(path) for path in paths if storage.exists(path)]
     tables = [t for t in tables if t.num_rows]
     if not tables:
         return DUPLICATES_SCHEMA.empty_table()
@@ -87,21 +89,18 @@ def embedding_matrix(table: pa.Table) -> np.ndarray:
     return flat.values.to_numpy(zero_copy_only=False).astype("<f2").reshape(table.num_rows, -1)
 
 
-def read_embeddings(storage: Storage, shas: list[str]) -> dict[str, np.ndarray]:
-    """sha256 → embedding (float16) of these images: only the parts that hold them are read."""
-    parts = storage.list(f"work/{IMAGE_TABLE}", ".parquet")
+def read_embeddings(storage: Storage, embeddings: Data, shas: list[str]) -> dict[str, np.ndarray]:
+    """sha256 → embedding (float16) of these images: only the parts that hold them are read (a part
+    per image-table part, ``table-<bucket>``)."""
+    parts = [n for n in storage.list(embeddings.folder, ".parquet") if n.startswith(table_part(0)[:6])]
     if not shas or not parts:
         return {}
     buckets = sorted({table_bucket(h, len(parts)) for h in shas})
     where = pc.field("sha256").isin(pa.array(shas, pa.string()))
-    found = storage.read_parquets([embeddings_path(table_part(b)) for b in buckets], None, where)
+    found = storage.read_parquets([embeddings.path(table_part(b)) for b in buckets], None, where)
     return (
         dict(zip(found["sha256"].to_pylist(), embedding_matrix(found), strict=True)) if found.num_rows else {}
     )
-
-
-def embeddings_path(table_part: str) -> str:
-    return f"work/{CLIP}/{table_part}.parquet"
 
 
 def embedding_schema(dim: int) -> pa.Schema:
@@ -164,21 +163,42 @@ def image_size(settings: dict[str, Any]) -> int:
     return size if isinstance(size, int) else int(size[0])
 
 
-class ClipImagesStep:
-    """Image table → one embedding per distinct image (a part per image-table part)."""
+class ClipImagesStep(Step):
+    """Image table → one embedding per distinct image (a part per image-table part): a global step
+    that runs its own pipeline (CPU decoding → encoder actors) instead of one worker per part.
+
+    Outputs: ``embeddings`` (``sha256``, ``embedding``), ``model`` (``{"model", "dim"}``: what the
+    shards name the embeddings by) and, when ``duplicate_similarity`` is set, ``duplicates`` (the
+    near-duplicate images across the job, :func:`near_duplicates`)."""
 
     name = CLIP
 
-    def __init__(self, cfg: ClipConfig, storage: Storage, table: Any):
+    def __init__(self, storage: Storage, cfg: ClipConfig, table: Step, duplicate_similarity: float | None):
+        super().__init__(storage, table=table["table"])
         self.cfg = cfg
-        self.storage = storage
-        self.table = table  # the ImageTableStep: its parts are known once the fetch is planned
+        self.table = table  # the image_table step: its parts are known once the fetch is planned
+        self.duplicate_similarity = duplicate_similarity
+        self.output("embeddings", "work/{step}/{part}.parquet")
+        self.output("model", "work/{step}/model.json")
+        if duplicate_similarity is not None:
+            self.output("duplicates", "work/{step}/duplicates.parquet")
+
+    @property
+    def resources(self) -> Resources:  # type: ignore[override]
+        return Resources(cpus=1, gpus=self.cfg.gpus_per_actor if self.cfg.device != "cpu" else 0.0)
+
+    def settings(self) -> dict[str, Any]:
+        how = {"gpus_per_actor", "actors", "cpus_per_actor", "batch_size", "cache_dir"}
+        return {
+            "clip": self.cfg.model_dump(mode="json", include=set(ClipConfig.model_fields) - how),
+            "duplicate_similarity": self.duplicate_similarity,
+        }
 
     def parts(self) -> list[Part]:
         return [Part(p.name) for p in self.table.parts()]
 
     def _rows(self, part: str) -> pa.Table:
-        table = self.storage.read_parquet(table_path(part), ["sha256", "image"])
+        table = self.storage.read_parquet(self.inputs["table"].path(part), ["sha256", "image"])
         return table.append_column("part", pa.array([part] * table.num_rows, pa.string()))
 
     def run(self, ray: RayContext | None) -> StepResult:
@@ -189,7 +209,8 @@ class ClipImagesStep:
         log.info("step %s: %d parts, %d to run", CLIP, len(parts), len(pending))
         if pending:
             settings = preprocess_settings(self.cfg)
-            expected = {p: self.storage.read_parquet(table_path(p), ["sha256"]).num_rows for p in pending}
+            table = self.inputs["table"]
+            expected = {p: self.storage.read_parquet(table.path(p), ["sha256"]).num_rows for p in pending}
             got: dict[str, list[tuple[str, bytes | None]]] = defaultdict(list)
             batches = (
                 self._on_ray(pending, settings, ray) if ray is not None else self._here(pending, settings)
@@ -210,10 +231,14 @@ class ClipImagesStep:
         merged = PartStats()
         for p in parts:
             merged.add(PartStats.from_json(self.storage.read_json(marker_path(CLIP, p.name))))
-        threshold = self.cfg.filters.duplicate_similarity
-        if threshold is not None and (pending or not self.storage.exists(DUPLICATES_PATH)):
-            dups = near_duplicates(self.storage, [p.name for p in parts], threshold)
-            self.storage.write_parquet(DUPLICATES_PATH, dups)
+        dims = {d for p in parts if (d := self._dim(p.name)) is not None}
+        self.storage.write_json(
+            self["model"].path(), {"model": model_id(self.cfg), "dim": min(dims, default=None)}
+        )
+        threshold = self.duplicate_similarity
+        if threshold is not None and (pending or not self.storage.exists(self["duplicates"].path())):
+            dups = near_duplicates(self.storage, self["embeddings"], [p.name for p in parts], threshold)
+            self.storage.write_parquet(self["duplicates"].path(), dups)
             log.info(
                 "step %s: %d images are near duplicates of another (cosine >= %g)",
                 CLIP,
@@ -221,14 +246,21 @@ class ClipImagesStep:
                 threshold,
             )
         if threshold is not None:
-            merged.extra["near_duplicates"] = self.storage.read_parquet(DUPLICATES_PATH, ["sha256"]).num_rows
+            merged.extra["near_duplicates"] = self.storage.read_parquet(
+                self["duplicates"].path(), ["sha256"]
+            ).num_rows
         return StepResult(CLIP, len(parts), len(pending), merged, time.perf_counter() - start)
+
+    def _dim(self, part: str) -> int | None:
+        return self.storage.read_json(marker_path(CLIP, part)).get("extra", {}).get("dim")
 
     def _write(self, part: str, rows: list[tuple[str, bytes | None]], dim: int, seconds: float) -> None:
         rows = sorted(rows)
         ok = [(s, e) for s, e in rows if e is not None]
         vectors = np.frombuffer(b"".join(e for _, e in ok), np.float16).reshape(len(ok), dim)
-        self.storage.write_parquet(embeddings_path(part), embeddings_table([s for s, _ in ok], vectors, dim))
+        self.storage.write_parquet(
+            self["embeddings"].path(part), embeddings_table([s for s, _ in ok], vectors, dim)
+        )
         stats = PartStats(
             rows_in=len(rows),
             rows_out=len(ok),

@@ -10,45 +10,55 @@ drops each document whose label is another node. A dropped document is a ledger 
 from __future__ import annotations
 
 import json
-from collections import Counter
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
-from pipeline.config import JobSpec
-from pipeline.dedup.components import RESULT, read_partition, rules_files
-from pipeline.dedup.keys import RULES, input_path, node_id, nodes_of, partitions
-from pipeline.runner import Part, PartStats
-from pipeline.schema import LEDGER_SCHEMA
-from pipeline.steps import PerDocumentPart, ledger_path, table_counts
+from pipeline.dedup.components import ComponentsStep, read_partition
+from pipeline.dedup.keys import RULES, node_id, nodes_of
+from pipeline.documents import table_counts
+from pipeline.runner import Part
+from pipeline.schema import DROP_REASON, LEDGER_SCHEMA
+from pipeline.stage import DROP_DETAIL, split_dropped
+from pipeline.step import Data, DocumentStep, Processed
 from pipeline.storage import Storage
 
 DEDUP = "dedup"
-
-
-def dedup_path(part: str) -> str:
-    return f"work/{DEDUP}/{part}.parquet"
 
 
 def cluster_id(label: str) -> str:
     return xxhash.xxh3_64_hexdigest(label.encode())
 
 
-class DedupStep(PerDocumentPart):
+class DedupStep(DocumentStep):
     """Documents + clusters → the documents kept, and a ledger row for each one removed."""
 
     name = DEDUP
 
-    def __init__(self, spec: JobSpec, storage: Storage, doc_parts: list[Part]):
-        super().__init__(spec, storage, doc_parts)
-        self.n = partitions(spec, doc_parts)
+    def __init__(
+        self,
+        storage: Storage,
+        doc_parts: list[Part],
+        documents: Data,
+        keep: str,
+        components: ComponentsStep,
+    ):
+        super().__init__(
+            storage, doc_parts, documents, result=components["result"], rules=components.buckets["rules"]
+        )
+        self.keep = keep
+        self.rules_files = components.buckets.rules_files()
+
+    def settings(self) -> dict[str, Any]:
+        return {"keep": self.keep}
 
     def _lookup(self, index: int) -> tuple[dict[str, str], dict[str, int]]:
         """node → label and node → rule, for the nodes of documents part ``index``."""
-        result = self.storage.read_json(RESULT)
+        result = self.storage.read_json(self.inputs["result"].path())
         labels = read_partition(self.storage, result["labels"], "part", index)
-        rules = read_partition(self.storage, rules_files(self.n), "part", index)
+        rules = read_partition(self.storage, self.rules_files, "part", index)
         label_of = (
             dict(zip(labels["node"].to_list(), labels["label"].to_list(), strict=True))
             if labels.height
@@ -60,40 +70,28 @@ class DedupStep(PerDocumentPart):
                 rule_of[node] = min(rule, rule_of.get(node, rule))
         return label_of, rule_of
 
-    def run_part(self, part: Part) -> PartStats:
-        docs = self.storage.read_parquet(input_path(self.spec, part.name))
+    def process(self, docs: pa.Table, part: Part) -> Processed:
         label_of, rule_of = self._lookup(part.args["index"])
-        order = self.spec.dedup.keep  # only what the keep score reads is turned into Python
+        order = self.keep  # only what the keep score reads is turned into Python
         needed = ["id", "meta"] + (["texts", "images"] if order in ("text_chars", "images") else [])
         nodes = nodes_of(docs.select(needed).to_pylist(), part.args["index"], order)
-        keep, ledger, clusters = [], [], 0
-        ids, urls = docs["id"].to_pylist(), docs["url"].to_pylist()
-        for i, node in enumerate(nodes):
+        reasons: list[str | None] = []
+        details: list[str | None] = []
+        clusters = 0
+        for node in nodes:
             label = label_of.get(node, node)
-            keep.append(label == node)
             if node in label_of and label == node:
                 clusters += 1
-            if label != node:
-                ledger.append(
-                    {
-                        "id": ids[i],
-                        "url": urls[i],
-                        "step": self.name,
-                        "stage": self.name,
-                        "reason": RULES[rule_of.get(node, len(RULES) - 1)],
-                        "detail": json.dumps({"cluster": cluster_id(label), "kept": node_id(label)}),
-                    }
-                )
-        kept = docs.filter(pa.array(keep, pa.bool_())) if docs.num_rows else docs
-        dropped = pa.Table.from_pylist(ledger, schema=LEDGER_SCHEMA)
-        self.storage.write_parquet(dedup_path(part.name), kept)
-        self.storage.write_parquet(ledger_path(self.name, part.name), dropped)
-        return PartStats(
-            rows_in=docs.num_rows,
-            rows_out=kept.num_rows,
-            drops=Counter(dropped["reason"].to_pylist()),
-            extra={**table_counts(kept), "clusters": clusters},
+            dropped = label != node
+            reasons.append(RULES[rule_of.get(node, len(RULES) - 1)] if dropped else None)
+            details.append(
+                json.dumps({"cluster": cluster_id(label), "kept": node_id(label)}) if dropped else None
+            )
+        marked = docs.append_column(DROP_REASON, pa.array(reasons, pa.string()))
+        out = split_dropped(
+            marked.append_column(DROP_DETAIL, pa.array(details, pa.string())), self.name, self.name
         )
+        return Processed(out.kept, out.dropped, extra={**table_counts(out.kept), "clusters": clusters})
 
 
 def removed_ids(storage: Storage) -> pa.Table:

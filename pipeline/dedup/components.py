@@ -37,10 +37,11 @@ import numpy as np
 import polars as pl
 import pyarrow.compute as pc
 
-from pipeline.dedup.keys import RULES, keys_path
+from pipeline.dedup.keys import RULES
 from pipeline.dedup.minhash import estimate_jaccard
 from pipeline.runner import Part, PartStats, RayContext, StepFailed, StepResult, run_step
 from pipeline.stage import Resources
+from pipeline.step import Data, Step
 from pipeline.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -83,18 +84,29 @@ def both_directions(edges: pl.DataFrame, n: int) -> pl.DataFrame:
     return both.with_columns(dest=partition_of(pl.col("a"), n))
 
 
-class BucketsStep:
-    """Keys → edges (the documents that share a key, as a star around the smallest)."""
+class BucketsStep(Step):
+    """Keys → edges (the documents that share a key, as a star around the smallest), a part per
+    shuffle partition. Outputs: ``edges`` (grouped by the partition of their first node) and
+    ``rules`` (node → the strongest rule that linked it, grouped by documents part)."""
 
     name = DEDUP_BUCKETS
-    resources = Resources(cpus=1)
 
-    def __init__(self, storage: Storage, n_partitions: int, doc_parts: list[Part], threshold: float | None):
-        self.storage = storage
+    def __init__(
+        self, storage: Storage, keys: Data, doc_parts: list[Part], n_partitions: int, threshold: float | None
+    ):
+        super().__init__(storage, keys=keys)
         self.n = n_partitions
         self.threshold = threshold
-        self._keys = [keys_path(p.name) for p in doc_parts]
+        self._keys = [keys.path(p.name) for p in doc_parts]
         self._parts = [Part(f"p-{j:05d}", {"partition": j}) for j in range(n_partitions)]
+        self.output("edges", "work/{step}/{part}.edges.parquet")
+        self.output("rules", "work/{step}/{part}.rules.parquet")
+
+    def settings(self) -> dict[str, Any]:
+        return {"partitions": self.n, "threshold": self.threshold}
+
+    def rules_files(self) -> list[str]:
+        return [self["rules"].path(p.name) for p in self._parts]
 
     def parts(self) -> list[Part]:
         return self._parts
@@ -123,15 +135,10 @@ class BucketsStep:
             rejected = candidates.height - int(kept.sum())
             candidates = candidates.filter(pl.Series(kept))
         edges = candidates.select("rule", a="node", b="root")
-        write_grouped(
-            self.storage,
-            f"work/{self.name}/{part.name}.edges.parquet",
-            both_directions(edges, self.n),
-            "dest",
-        )
+        write_grouped(self.storage, self["edges"].path(part.name), both_directions(edges, self.n), "dest")
         rules = pl.concat([edges.select("rule", node="a"), edges.select("rule", node="b")])
         rules = rules.group_by("node").agg(pl.col("rule").min()).with_columns(part=part_of(pl.col("node")))
-        write_grouped(self.storage, f"work/{self.name}/{part.name}.rules.parquet", rules, "part")
+        write_grouped(self.storage, self["rules"].path(part.name), rules, "part")
         by_rule = Counter(RULES[r] for r in edges["rule"].to_list())
         extra = {"edges": dict(by_rule), "rejected": rejected}
         return PartStats(rows_in=keys.height, rows_out=edges.height, extra=extra)
@@ -202,16 +209,23 @@ class StarRound:
         return both_directions(pairs, self.n), {}
 
 
-class ComponentsStep:
-    """Edges → clusters: star rounds until every component is a star around its smallest node."""
+class ComponentsStep(Step):
+    """Edges → clusters: star rounds until every component is a star around its smallest node.
+
+    A global step: it runs rounds of parts (each a :class:`StarRound` over the shuffle partitions)
+    until the labels settle. Output ``result``: ``{"labels": [files], "round": …}``, the files that
+    hold node → label (the cluster's smallest node), grouped by documents part."""
 
     name = DEDUP_COMPONENTS
-    resources = Resources(cpus=1)
 
     def __init__(self, storage: Storage, buckets: BucketsStep):
-        self.storage = storage
+        super().__init__(storage, edges=buckets["edges"])
         self.buckets = buckets
         self.n = buckets.n
+        self.output("result", RESULT)
+
+    def parts(self) -> list[Part]:
+        return self.buckets.parts()
 
     def reopen(self) -> None:
         """Forget every round (``--retry-images``: the edges will change)."""
@@ -226,7 +240,7 @@ class ComponentsStep:
 
     def run(self, ray: RayContext | None) -> StepResult:
         start = time.perf_counter()
-        inputs = [f"work/{DEDUP_BUCKETS}/{p.name}.edges.parquet" for p in self.buckets.parts()]
+        inputs = [self.inputs["edges"].path(p.name) for p in self.buckets.parts()]
         merged = PartStats()
         for index in range(MAX_ROUNDS):
             large = index % 2 == 0
@@ -247,7 +261,3 @@ class ComponentsStep:
                 log.info("dedup round %d (%s): %d nodes unsettled", index, rnd.name, unsettled)
             inputs = rnd.outputs()
         raise StepFailed(f"{self.name}: no convergence after {MAX_ROUNDS} rounds")
-
-
-def rules_files(n_partitions: int) -> list[str]:
-    return [f"work/{DEDUP_BUCKETS}/p-{j:05d}.rules.parquet" for j in range(n_partitions)]

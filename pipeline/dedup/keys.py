@@ -33,11 +33,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
-from pipeline.config import JobSpec
+from pipeline.config import DedupConfig
 from pipeline.dedup.minhash import band_keys, signatures, sketch
-from pipeline.images.join import imaged_documents_path
 from pipeline.runner import Part, PartStats
-from pipeline.steps import PerDocumentPart
+from pipeline.step import Data, Step, document_parts
 from pipeline.storage import Storage
 
 DEDUP_KEYS = "dedup_keys"
@@ -62,18 +61,9 @@ def keys_schema(num_perm: int) -> pa.Schema:
 SIGN_BATCH = 5_000  # documents signed in one call
 
 
-def keys_path(part: str) -> str:
-    return f"work/{DEDUP_KEYS}/{part}.parquet"
-
-
-def input_path(spec: JobSpec, part: str) -> str:
-    """The documents dedup reads: after the image steps (``imaged_documents_path``)."""
-    return imaged_documents_path(spec, part)
-
-
-def partitions(spec: JobSpec, doc_parts: list[Part]) -> int:
+def partitions(cfg: DedupConfig, doc_parts: list[Part]) -> int:
     """Shuffle partitions of the dedup steps: fixed by the job (never by the number of workers)."""
-    return spec.dedup.partitions or max(1, min(len(doc_parts), 256))
+    return cfg.partitions or max(1, min(len(doc_parts), 256))
 
 
 def normalize_url(url: str) -> str:
@@ -167,18 +157,31 @@ def _hash128(value: str) -> tuple[int, int]:
     return digest >> 64, digest & 0xFFFFFFFFFFFFFFFF
 
 
-class DedupKeysStep(PerDocumentPart):
-    """Documents → the keys of every document, shuffled into partitions."""
+class DedupKeysStep(Step):
+    """Documents → the keys of every document (output ``keys``, a part per documents part), each
+    row in its shuffle partition (a row group per partition)."""
 
     name = DEDUP_KEYS
 
-    def __init__(self, spec: JobSpec, storage: Storage, doc_parts: list[Part]):
-        super().__init__(spec, storage, doc_parts)
-        self.n_partitions = partitions(spec, doc_parts)
+    def __init__(self, storage: Storage, doc_parts: list[Part], documents: Data, cfg: DedupConfig):
+        super().__init__(storage, documents=documents)
+        self.cfg = cfg
+        self._parts = document_parts(doc_parts)
+        self.n_partitions = partitions(cfg, doc_parts)
+        self.output("keys", "work/{step}/{part}.parquet")
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "dedup": self.cfg.model_dump(mode="json", exclude={"enabled", "partitions"}),
+            "partitions": self.n_partitions,
+        }
+
+    def parts(self) -> list[Part]:
+        return self._parts
 
     def keys_table(self, docs: pa.Table, part_index: int) -> tuple[pa.Table, dict[str, Any]]:
         """The key rows of one documents table, and counts for the stats."""
-        cfg = self.spec.dedup
+        cfg = self.cfg
         rows = docs.select(["id", "kind", "url", "texts", "images", "meta"]).to_pylist()
         nodes = nodes_of(rows, part_index, cfg.keep)
         bands, per_band = cfg.bands_rows()
@@ -240,7 +243,7 @@ class DedupKeysStep(PerDocumentPart):
         return table.sort_by([("partition", "ascending"), ("rule", "ascending")]), counts
 
     def run_part(self, part: Part) -> PartStats:
-        docs = self.storage.read_parquet(input_path(self.spec, part.name))
+        docs = self.storage.read_parquet(self.inputs["documents"].path(part.name))
         table, counts = self.keys_table(docs, part.args["index"])
-        self.storage.write_parquet_groups(keys_path(part.name), table, "partition")
+        self.storage.write_parquet_groups(self["keys"].path(part.name), table, "partition")
         return PartStats(rows_in=docs.num_rows, rows_out=table.num_rows, extra=counts)

@@ -15,39 +15,35 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.config import JobSpec
-from pipeline.images.table import IMAGES, fetching_parts, image_urls, log_path
-from pipeline.runner import Part, PartStats
+from pipeline.documents import table_counts
+from pipeline.images.table import image_urls
+from pipeline.runner import Part
 from pipeline.schema import DOC_SCHEMA, LEDGER_SCHEMA
-from pipeline.steps import PerDocumentPart, clip_filtered_path, kept_documents_path, ledger_path, table_counts
+from pipeline.step import Data, DocumentStep, Processed
 from pipeline.storage import Storage
 
 JOIN = "join"
 
 
-def imaged_documents_path(spec: JobSpec, part: str) -> str:
-    """The documents after the image steps: clip_filters' when CLIP runs, else the join's (when
-    images are fetched), else the filters' (or the documents step's)."""
-    if not spec.images.fetch:
-        return kept_documents_path(spec, part)
-    return clip_filtered_path(part) if spec.clip.enabled else joined_path(part)
-
-
-def joined_path(part: str) -> str:
-    return f"work/{JOIN}/{part}.parquet"
-
-
-class JoinStep(PerDocumentPart):
-    """Documents + fetch logs → documents whose images are in the image table."""
+class JoinStep(DocumentStep):
+    """Documents + fetch logs → documents whose images are in the image table. ``fetching``: the
+    documents parts whose images were fetched (the others pass through as they are)."""
 
     name = JOIN
 
-    def __init__(self, spec: JobSpec, storage: Storage, doc_parts: list[Part]):
-        super().__init__(spec, storage, doc_parts)
-        self._fetching = {p.name for p in fetching_parts(spec, doc_parts)}
+    def __init__(
+        self, storage: Storage, doc_parts: list[Part], documents: Data, log: Data, fetching: list[Part]
+    ):
+        super().__init__(storage, doc_parts, documents, log=log)
+        self._fetching = {p.name for p in fetching}
+
+    def settings(self) -> dict[str, Any]:
+        return {"fetching": sorted(self._fetching)}
 
     def _results(self, urls: list[str]) -> dict[str, dict[str, Any]]:
-        logs = [log_path(n.removesuffix(".done")) for n in self.storage.list(f"work/{IMAGES}", ".done")]
+        log = self.inputs["log"]
+        done = self.storage.list(f"work/{log.step}", ".done")
+        logs = [log.path(n.removesuffix(".done")) for n in done]
         if not urls or not logs:
             return {}
         where = pc.field("url").isin(pa.array(urls, pa.string()))
@@ -56,8 +52,7 @@ class JoinStep(PerDocumentPart):
         )
         return {r["url"]: r for r in found.to_pylist()}
 
-    def run_part(self, part: Part) -> PartStats:
-        docs = self.storage.read_parquet(kept_documents_path(self.spec, part.name))
+    def process(self, docs: pa.Table, part: Part) -> Processed:
         fetching = part.name in self._fetching
         results = self._results(sorted(set(image_urls(docs).to_pylist()))) if fetching else {}
         kept, ledger = [], []
@@ -68,14 +63,11 @@ class JoinStep(PerDocumentPart):
         removed = Counter(r["reason"] for r in ledger if r["stage"] == "image")
         table = pa.Table.from_pylist(kept, schema=DOC_SCHEMA)
         dropped = pa.Table.from_pylist(ledger, schema=LEDGER_SCHEMA)
-        self.storage.write_parquet(joined_path(part.name), table)
-        self.storage.write_parquet(ledger_path(self.name, part.name), dropped)
-        counts = table_counts(table)
-        return PartStats(
-            rows_in=docs.num_rows,
-            rows_out=table.num_rows,
+        return Processed(
+            table,
+            dropped,
             drops=Counter(r["reason"] for r in ledger if r["stage"] == "document"),
-            extra={**counts, "images_removed": dict(removed)},
+            extra={**table_counts(table), "images_removed": dict(removed)},
         )
 
 

@@ -32,11 +32,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
-from pipeline.config import JobSpec
+from pipeline.config import HOW_IMAGES_RUN, ImagesConfig, Source
 from pipeline.images.fetch import FETCH_SCHEMA, fetch_urls
-from pipeline.runner import Part, PartStats, marker_path
-from pipeline.stage import Resources
-from pipeline.steps import kept_documents_path, kept_documents_step
+from pipeline.runner import Part, PartStats, RayContext, StepResult, marker_path
+from pipeline.step import Data, Step
 from pipeline.storage import Storage
 
 IMAGES = "images"
@@ -56,14 +55,6 @@ IMAGE_TABLE_SCHEMA = pa.schema(
 )
 
 
-def fetched_path(part: str) -> str:
-    return f"work/{IMAGES}/{part}.fetched.parquet"
-
-
-def table_path(part: str) -> str:
-    return f"work/{IMAGE_TABLE}/{part}.parquet"
-
-
 def table_bucket(sha256: str, buckets: int) -> int:
     """The image-table part of an image."""
     return int(sha256[:12], 16) % buckets
@@ -73,19 +64,13 @@ def table_part(bucket: int) -> str:
     return f"table-{bucket:05d}"
 
 
-def log_path(part: str) -> str:
-    return f"work/{IMAGES}/{part}.urls.parquet"
-
-
 def bucket_of(url: str, buckets: int) -> int:
     return xxhash.xxh3_64_intdigest(url.encode("utf-8", "surrogatepass")) % buckets
 
 
-def fetching_parts(spec: JobSpec, doc_parts: list[Part]) -> list[Part]:
-    """The documents parts whose images are fetched (``images.fetch`` and the source's ``fetch_images``)."""
-    if not spec.images.fetch:
-        return []
-    return [p for p in doc_parts if spec.sources[p.args["source"]].fetch_images]
+def fetching_parts(sources: list[Source], doc_parts: list[Part]) -> list[Part]:
+    """The documents parts whose images are fetched (their source's ``fetch_images``)."""
+    return [p for p in doc_parts if sources[p.args["source"]].fetch_images]
 
 
 def image_urls(docs: pa.Table) -> pa.Array:
@@ -96,17 +81,28 @@ def image_urls(docs: pa.Table) -> pa.Array:
     return pc.struct_field(images.filter(pc.is_valid(images)), "url")
 
 
-class ImagesStep:
-    """Documents' image URLs → fetch parts → the image table and the fetch log."""
+class ImagesStep(Step):
+    """Documents' image URLs → fetch parts → the fetched images and the fetch log.
+
+    ``doc_parts`` are the documents parts whose images are fetched (:func:`fetching_parts`).
+    Outputs: ``log`` (one row per URL: status, error, sha256, sizes) and ``fetched`` (the images of
+    each fetch part, grouped by image-table bucket, for the ``image_table`` step)."""
 
     name = IMAGES
-    resources = Resources(cpus=1)
 
-    def __init__(self, spec: JobSpec, storage: Storage, doc_parts: list[Part]):
-        self.spec = spec
-        self.storage = storage
-        self.sources = fetching_parts(spec, doc_parts)
+    def __init__(self, storage: Storage, doc_parts: list[Part], documents: Data, cfg: ImagesConfig):
+        super().__init__(storage, documents=documents)
+        self.cfg = cfg
+        self.sources = doc_parts
         self._parts: list[Part] | None = None
+        self.output("log", "work/{step}/{part}.urls.parquet")
+        self.output("fetched", "work/{step}/{part}.fetched.parquet")
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "images": self.cfg.model_dump(mode="json", exclude=HOW_IMAGES_RUN),
+            "fetching": [p.name for p in self.sources],
+        }
 
     def parts(self) -> list[Part]:
         """Read once, after the documents step (the image_table step asks too)."""
@@ -117,18 +113,18 @@ class ImagesStep:
     def _plan(self) -> list[Part]:
         refs = 0
         for p in self.sources:  # documents (or filters) counted the image references of every part
-            marker = self.storage.read_json(marker_path(kept_documents_step(self.spec), p.name))
+            marker = self.storage.read_json(marker_path(self.inputs["documents"].step, p.name))
             refs += marker.get("extra", {}).get("images", 0)
         if not refs:
             return []
-        n = max(1, math.ceil(refs / self.spec.images.urls_per_part))
+        n = max(1, math.ceil(refs / self.cfg.urls_per_part))
         return [Part(f"{IMAGES}-{k:05d}", {"bucket": k, "buckets": n}) for k in range(n)]
 
     def _urls(self, bucket: int, buckets: int) -> tuple[list[str], int]:
         """The distinct URLs of this bucket (sorted) and how many references they had."""
         refs: Counter = Counter()
         for p in self.sources:
-            docs = self.storage.read_parquet(kept_documents_path(self.spec, p.name), ["images"])
+            docs = self.storage.read_parquet(self.inputs["documents"].path(p.name), ["images"])
             for url in image_urls(docs).to_pylist():
                 if bucket_of(url, buckets) == bucket:
                     refs[url] += 1
@@ -144,7 +140,7 @@ class ImagesStep:
         )
         done = set(keep["url"].to_pylist())
         todo = [u for u in urls if u not in done]
-        fetched, images = fetch_urls(todo, self.spec.images)
+        fetched, images = fetch_urls(todo, self.cfg)
         if before is not None:  # count the runs that asked for each URL
             attempts = dict(zip(before["url"].to_pylist(), before["attempts"].to_pylist(), strict=True))
             fetched = fetched.set_column(
@@ -153,7 +149,7 @@ class ImagesStep:
                 pa.array([attempts.get(u, 0) + 1 for u in fetched["url"].to_pylist()], pa.int32()),
             )
         log = pa.concat_tables([keep, fetched]).sort_by("url")
-        staged = fetched_path(part.name)
+        staged = self["fetched"].path(part.name)
         table = self._table(
             log, images, self.storage.read_parquet(staged) if before and self.storage.exists(staged) else None
         )
@@ -164,7 +160,9 @@ class ImagesStep:
             ),
         ).sort_by([("bucket", "ascending"), ("sha256", "ascending")])
         self.storage.write_parquet_groups(staged, table, "bucket")
-        self.storage.write_parquet(log_path(part.name), log)  # the log last: it says the fetch is whole
+        self.storage.write_parquet(
+            self["log"].path(part.name), log
+        )  # the log last: it says the fetch is whole
         statuses = Counter(log["status"].to_pylist())
         ok = statuses.pop("ok", 0)
         return PartStats(
@@ -182,7 +180,8 @@ class ImagesStep:
 
     def _previous(self, part: str) -> pa.Table | None:
         """The fetch log of an earlier run of this part (reopened for retries, or killed after it)."""
-        return self.storage.read_parquet(log_path(part)) if self.storage.exists(log_path(part)) else None
+        path = self["log"].path(part)
+        return self.storage.read_parquet(path) if self.storage.exists(path) else None
 
     def _table(self, log: pa.Table, images: pa.Table, before: pa.Table | None) -> pa.Table:
         """One row per sha256: the earlier run's images of this part, then this run's."""
@@ -191,7 +190,7 @@ class ImagesStep:
         new = [
             {
                 "sha256": found[url]["sha256"],
-                "format": self.spec.images.format,
+                "format": self.cfg.format,
                 "image": data,
                 **{k: found[url][k] for k in sizes},
                 "urls": [url],
@@ -212,30 +211,41 @@ def merge_images(tables: list[pa.Table]) -> pa.Table:
     return pa.Table.from_pylist(sorted(rows.values(), key=lambda r: r["sha256"]), schema=IMAGE_TABLE_SCHEMA)
 
 
-class ImageTableStep:
-    """Fetched images of every fetch part → the image table, one row per distinct image."""
+class ImageTableStep(Step):
+    """Fetched images of every fetch part → the image table, one row per distinct image
+    (output ``table``: ``work/image_table/table-<bucket>.parquet``). Once it is whole, the fetch parts'
+    copies of the images go."""
 
     name = IMAGE_TABLE
-    resources = Resources(cpus=1)
 
-    def __init__(self, images: ImagesStep):
-        self.images = images
-        self.storage = images.storage
+    def __init__(self, storage: Storage, images: ImagesStep):
+        super().__init__(storage, fetched=images["fetched"])
+        self.images = images  # as many table parts as fetch parts
+        self.output("table", "work/{step}/{part}.parquet")
 
     def parts(self) -> list[Part]:
-        n = len(self.images.parts())  # as many table parts as fetch parts
+        n = len(self.images.parts())
         return [Part(table_part(b), {"bucket": b, "buckets": n}) for b in range(n)]
 
+    def run(self, ray: RayContext | None) -> StepResult:
+        result = super().run(ray)
+        fetched = self.inputs["fetched"]
+        for name in self.storage.list(fetched.folder, ".fetched.parquet"):
+            self.storage.delete(f"{fetched.folder}/{name}")
+        return result
+
     def run_part(self, part: Part) -> PartStats:
-        staged = [f"work/{IMAGES}/{n}" for n in self.storage.list(f"work/{IMAGES}", ".fetched.parquet")]
+        fetched = self.inputs["fetched"]
+        staged = [f"{fetched.folder}/{n}" for n in self.storage.list(fetched.folder, ".fetched.parquet")]
         tables = []
-        if self.storage.exists(table_path(part.name)):  # a rerun after --retry-images: keep what is there
-            tables.append(self.storage.read_parquet(table_path(part.name)))
+        path = self["table"].path(part.name)
+        if self.storage.exists(path):  # a rerun after --retry-images: keep what is there
+            tables.append(self.storage.read_parquet(path))
         if staged:
             tables.append(self.storage.read_parquets(staged, where=pc.field("bucket") == part.args["bucket"]))
         rows_in = sum(t.num_rows for t in tables)
         table = merge_images(tables)
-        self.storage.write_parquet(table_path(part.name), table)
+        self.storage.write_parquet(path, table)
         return PartStats(
             rows_in=rows_in,
             rows_out=table.num_rows,
@@ -247,9 +257,3 @@ class ImageTableStep:
                 "image_bytes": int(pc.sum(pc.binary_length(table["image"])).as_py() or 0),
             },
         )
-
-
-def drop_fetched(storage: Storage) -> None:
-    """Once the image table is whole, the fetch parts' copies of the images go."""
-    for name in storage.list(f"work/{IMAGES}", ".fetched.parquet"):
-        storage.delete(f"work/{IMAGES}/{name}")

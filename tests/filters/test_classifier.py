@@ -15,7 +15,7 @@ from selectolax.lexbor import LexborHTMLParser
 from filters.classifier import Classifier, card_path, fasttext_module, read_documents, train_classifier
 from filters.config import ClassifierConfig
 from filters.langid import default_model_path
-from pipeline.cli import main
+from jobs.cli import main
 from pipeline.schema import DOC_SCHEMA, empty_meta
 
 #: Words of each page kept: enough to tell an article from a menu, and training stays ~2 s.

@@ -13,10 +13,9 @@ import pytest
 from rich.console import Console
 
 from filters.step import ORDER
-from pipeline.config import load_job, parse_job
-from pipeline.demo import CONTACT_IP, FILTERED_KINDS, Kind, build_demo_corpus, demo_plan
-from pipeline.demo_pairs import DEMO_SPEC, demo_filters
-from pipeline.job import run_job
+from jobs.demo import CONTACT_IP, DEMO_SPEC, FILTERED_KINDS, Kind, build_demo_corpus, demo_filters, demo_plan
+from jobs.run import run_job
+from jobs.spec import load_job, parse_job
 from pipeline.storage import Storage
 from shards.inspect import read_samples
 from shards.stats import filter_rows, render_stats

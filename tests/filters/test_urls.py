@@ -14,7 +14,8 @@ import pytest
 
 from filters.config import UrlBlocklistConfig
 from filters.urls import Blocklist, UrlBlocklist, split_url
-from pipeline.config import ExtractConfig, parse_job
+from jobs.spec import parse_job
+from pipeline.config import ExtractConfig
 from pipeline.schema import DOC_SCHEMA, DROP_REASON, conform, empty_meta
 from pipeline.sources.commoncrawl import RAW_SCHEMA, HtmlToDocuments, read_archive
 from pipeline.sources.pairs import PairsToDocuments, read_pair_batches

@@ -28,9 +28,9 @@ import pytest
 import requests
 
 from jobs import submit as sub
+from jobs.cli import main
+from jobs.spec import load_job, parse_job
 from jobs.submit import SubmitError, find_token, spec_json, stage_working_dir, submit, wait_job
-from pipeline.cli import main
-from pipeline.config import load_job, parse_job
 
 SAMPLE_WARC = Path("warc") / "resiliparse" / "warcfile.warc.gz"  # under the shared data folder
 HEAD_START_TIMEOUT_S = 120.0
@@ -237,12 +237,12 @@ out.mkdir(parents=True)
 
 @pytest.fixture
 def fake_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A repo root whose ``pipeline.cli`` is ``FAKE_CLI``, so the Ray side is tested on its own."""
+    """A repo root whose ``jobs.cli`` is ``FAKE_CLI``, so the Ray side is tested on its own."""
     root = tmp_path / "repo"
     for name in sub.CODE_PACKAGES:
         (root / name).mkdir(parents=True)
         (root / name / "__init__.py").write_text("")
-    (root / "pipeline" / "cli.py").write_text(FAKE_CLI)
+    (root / "jobs" / "cli.py").write_text(FAKE_CLI)
     monkeypatch.setattr(sub, "REPO_ROOT", root)
     return root
 
@@ -335,7 +335,7 @@ def test_staged_working_dir_has_code_and_absolute_spec(tmp_path: Path) -> None:
     dest = tmp_path / "wd"
     shipped = stage_working_dir(spec, dest)
     assert sorted(p.name for p in dest.iterdir()) == sorted([*sub.CODE_PACKAGES, sub.SHIPPED_SPEC])
-    assert (dest / "pipeline" / "cli.py").is_file() and (dest / "pipeline" / "config.py").is_file()
+    assert (dest / "jobs" / "cli.py").is_file() and (dest / "pipeline" / "config.py").is_file()
     assert not list(dest.rglob("__pycache__")) and not list(dest.rglob("*.pyc"))
     back = load_job(shipped)
     assert back == spec
@@ -405,7 +405,7 @@ def test_wrong_token_is_one_line_error(
 def test_submit_ships_code_and_spec(
     with_token: RayHead, fake_repo: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The Ray side alone, with a stand-in ``pipeline.cli``: success, logs, failure, --no-wait, timeout."""
+    """The Ray side alone, with a stand-in ``jobs.cli``: success, logs, failure, --no-wait, timeout."""
     caplog.set_level(logging.INFO, logger="loom.submit")
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.warc").write_text("x")
@@ -434,7 +434,7 @@ def test_submit_ships_code_and_spec(
 def test_submit_real_loom_job(
     with_token: RayHead, shared_data: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A real Loom job spec over a small WARC, run by ``python -m pipeline.cli run`` on the cluster."""
+    """A real Loom job spec over a small WARC, run by ``python -m jobs.cli run`` on the cluster."""
     warc = shared_data / SAMPLE_WARC
     if not warc.is_file():
         pytest.skip(f"sample WARC not found at {warc}")

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.config import parse_job
+from jobs.spec import parse_job
 from pipeline.sources.pairs import PairsToDocuments, read_pair_batches
 from pipeline.stage import apply_stages
 
@@ -130,7 +130,7 @@ def test_limit_reads_the_first_files(tmp_path):
         pq.write_table(
             pa.table({"URL": ["https://a.example/1.jpg"], "TEXT": ["x"]}), tmp_path / f"p{k}.parquet"
         )
-    from pipeline.steps import plan_parts
+    from pipeline.documents import plan_parts
 
     spec = parse_job(
         {
@@ -138,7 +138,7 @@ def test_limit_reads_the_first_files(tmp_path):
             "sources": [{"type": "pairs", "preset": "laion", "paths": [f"{tmp_path}/*.parquet"], "limit": 2}],
         }
     )
-    assert [p.args["path"] for p in plan_parts(spec)] == [
+    assert [p.args["path"] for p in plan_parts(spec.sources)] == [
         str(tmp_path / "p0.parquet"),
         str(tmp_path / "p1.parquet"),
     ]

@@ -7,11 +7,11 @@ import pytest
 from fastwarc.stream_io import GzipWriter
 from fastwarc.warc import WarcRecord, WarcRecordType
 
-from pipeline.config import parse_job
+from jobs.spec import parse_job
+from pipeline.documents import DocumentsStep, plan_parts
 from pipeline.runner import PartStats
 from pipeline.schema import DROP_REASON, doc_id
 from pipeline.sources.commoncrawl import read_archive
-from pipeline.steps import DocumentsStep, documents_path, ledger_path, plan_parts
 from pipeline.storage import Storage
 
 DIGEST = "sha1:B2LTWWPUOYAH7UIPQ7ZUPQ4VMBSVC36A"  # example.com's page in pywb's captures
@@ -31,10 +31,11 @@ def run_documents(path: Path, out: Path) -> tuple[list[dict], list[dict], PartSt
         {"name": "t", "output": str(out), "sources": [{"paths": [str(path)]}], "images": {"fetch": False}}
     )
     storage = Storage(str(out))
-    (part,) = plan_parts(spec)
-    stats = DocumentsStep(spec, storage, [part]).run_part(part)
-    docs = storage.read_parquet(documents_path(part.name)).to_pylist()
-    ledger = storage.read_parquet(ledger_path("documents", part.name)).to_pylist()
+    (part,) = plan_parts(spec.sources)
+    step = DocumentsStep(storage, [part], spec.sources, spec.extract)
+    stats = step.run_part(part)
+    docs = storage.read_parquet(step["documents"].path(part.name)).to_pylist()
+    ledger = storage.read_parquet(step["ledger"].path(part.name)).to_pylist()
     assert stats.rows_in == stats.rows_out + sum(stats.drops.values())  # revisit copies count in both
     assert stats.rows_out == len(docs) and sum(stats.drops.values()) == len(ledger)
     return docs, ledger, stats

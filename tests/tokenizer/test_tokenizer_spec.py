@@ -2,7 +2,8 @@
 
 import pytest
 
-from pipeline.config import JobSpecError, load_job, parse_job
+from jobs.spec import load_job, parse_job
+from pipeline.config import JobSpecError
 
 
 def test_a_path_string_is_short_for_a_supplied_tokenizer_next_to_the_spec(tmp_path):

@@ -10,9 +10,10 @@ import pyarrow.parquet as pq
 import pytest
 from rich.console import Console
 
-from pipeline.cli import main
-from pipeline.config import JobSpecError, parse_job
-from pipeline.job import run_job
+from jobs.cli import main
+from jobs.run import run_job
+from jobs.spec import parse_job
+from pipeline.config import JobSpecError
 from pipeline.schema import empty_meta
 from pipeline.storage import Storage
 from shards.stats import render_stats

@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-from pipeline.clip.config import ClipConfig, ClipFilters
+from filters.config import ClipFiltersConfig
+from pipeline.clip.config import ClipConfig
 
 DOC = (Path(__file__).resolve().parents[3] / "docs" / "CLIP.md").read_text(encoding="utf-8")
 
@@ -10,7 +11,7 @@ DOC = (Path(__file__).resolve().parents[3] / "docs" / "CLIP.md").read_text(encod
 def test_every_clip_key_is_documented():
     for key in ClipConfig.model_fields:
         assert f"| `{key}` |" in DOC, f"[clip] {key} is not in docs/CLIP.md"
-    for key in ClipFilters.model_fields:
+    for key in ClipFiltersConfig.model_fields:
         if key != "nsfw_head":
             assert f"`{key}`" in DOC, f"[clip.filters] {key} is not in docs/CLIP.md"
     assert "`nsfw_head`" in DOC

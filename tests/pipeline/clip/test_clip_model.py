@@ -75,7 +75,7 @@ def test_text_embeddings_are_unit_vectors(tiny_clip):
 
 
 def test_nsfw_scores_come_from_the_prompts_or_from_a_trained_head(tiny_clip, tmp_path):
-    from pipeline.clip.filters import ImageScorer
+    from filters.clip import ImageScorer
 
     images = np.eye(64, dtype=np.float16)[:3]
     zero_shot = ImageScorer(tiny_clip).nsfw(images)
@@ -84,10 +84,7 @@ def test_nsfw_scores_come_from_the_prompts_or_from_a_trained_head(tiny_clip, tmp
     weight = np.zeros(64, np.float32)
     weight[1] = 4.0
     np.savez(head, weight=weight, bias=np.float32(-2.0))
-    cfg = tiny_clip.model_copy(
-        update={"filters": tiny_clip.filters.model_copy(update={"nsfw_head": str(head)})}
-    )
-    scores = ImageScorer(cfg).nsfw(images)
+    scores = ImageScorer(tiny_clip, nsfw_head=str(head)).nsfw(images)
     assert scores == pytest.approx([1 / (1 + np.exp(2.0)), 1 / (1 + np.exp(-2.0)), 1 / (1 + np.exp(2.0))])
 
 

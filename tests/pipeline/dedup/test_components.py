@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from pipeline.dedup.components import RESULT, BucketsStep, ComponentsStep, both_directions, write_grouped
+from pipeline.step import Data
 from pipeline.storage import Storage
 
 
@@ -35,13 +36,14 @@ def union_find_labels(edges: list[tuple[str, str]]) -> dict[str, str]:
 def components(tmp_path, edges: list[tuple[str, str]], n: int) -> tuple[dict[str, str], int]:
     """Run the components step on ``edges`` as the buckets step would have written them."""
     storage = Storage(str(tmp_path))
-    buckets = BucketsStep(storage, n, [], None)
+    keys = Data("dedup_keys", "keys", "work/dedup_keys/{part}.parquet")
+    buckets = BucketsStep(storage, keys, [], n, None)
     pairs = pl.DataFrame(
         {"a": [a for a, _ in edges], "b": [b for _, b in edges]}, schema=[("a", pl.String), ("b", pl.String)]
     )
     df = both_directions(pairs, n)
     for j, part in enumerate(buckets.parts()):  # spread the edges over the bucket outputs
-        write_grouped(storage, f"work/dedup_buckets/{part.name}.edges.parquet", df[j::n], "dest")
+        write_grouped(storage, buckets["edges"].path(part.name), df[j::n], "dest")
     result = ComponentsStep(storage, buckets).run(ray=None)
     labels = storage.read_parquets(storage.read_json(RESULT)["labels"]).to_pylist()
     return {r["node"]: r["label"] for r in labels}, result.stats.extra["rounds"]

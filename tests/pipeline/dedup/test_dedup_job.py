@@ -10,9 +10,9 @@ import pyarrow.compute as pc
 import pytest
 from datasketch import MinHash, MinHashLSH
 
-from pipeline.config import parse_job
+from jobs.run import run_job
+from jobs.spec import parse_job
 from pipeline.dedup.apply import removed_ids
-from pipeline.job import run_job
 from pipeline.storage import Storage
 from tests.pipeline.dedup.planted import jaccard, planted_pairs, shingles, write_warc
 

@@ -17,9 +17,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.config import parse_job
+from jobs.run import run_job
+from jobs.spec import parse_job
 from pipeline.images.serve import ImageServer, Route
-from pipeline.job import run_job
 from pipeline.storage import Storage
 from shards.validate import validate_output
 
@@ -192,7 +192,7 @@ def test_local_ray_and_one_process_write_the_same_shards(web, tmp_path, local_ra
 
 
 def test_loom_run_retry_images_from_the_command_line(web, tmp_path, capsys):
-    from pipeline.cli import main
+    from jobs.cli import main
 
     server, _, rows, _ = web
     busy = urlsplit(rows[1]["URL"]).path

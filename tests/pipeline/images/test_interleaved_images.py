@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from pipeline.config import parse_job
+from jobs.run import run_job
+from jobs.spec import parse_job
 from pipeline.images.serve import ImageServer, Route
-from pipeline.job import run_job
 from pipeline.storage import Storage
 from shards.validate import validate_output
 

@@ -7,9 +7,9 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.config import parse_job
+from jobs.run import run_job
+from jobs.spec import parse_job
 from pipeline.images.serve import ImageServer
-from pipeline.job import run_job
 from pipeline.storage import Storage
 from shards.validate import validate_output
 
@@ -46,6 +46,7 @@ def test_pairs_from_s3_to_shards_on_s3(s3, shared_data, tmp_path):
     assert {k["Key"].rsplit("/", 1)[1] for k in keys if not k["Key"].endswith("/")} == {
         "images-00000.urls.parquet",
         "images-00000.done",
+        "step.json",  # the step's fingerprint
     }
     # the server is gone: the rerun finds every part done on S3 and fetches nothing
     assert run_job(spec, use_ray=False).samples == len(photos)

@@ -10,8 +10,8 @@ import numpy as np
 import pyarrow.parquet as pq
 from PIL import Image
 
-from pipeline.cli import main
-from pipeline.demo_pairs import build_demo_pairs
+from jobs.cli import main
+from jobs.demo import IMAGE_PORT, build_demo_pairs
 from pipeline.storage import Storage
 from shards.validate import validate_output
 
@@ -92,5 +92,6 @@ def test_loom_demo_fetches_the_pairs_images_once_and_puts_them_in_the_shards(loc
     assert max(picture.size) <= 512  # images.max_size of the demo
 
     port = json.loads((out / "input/image-server.json").read_text())["port"]
+    assert port == IMAGE_PORT  # a fixed port: every run writes the same pair URLs
     assert main(["demo", "--out", str(out), "--pages", "40"]) == 0  # the rerun: same port, nothing to do
     assert json.loads((out / "input/image-server.json").read_text())["port"] == port

@@ -5,10 +5,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from pipeline.config import load_job
-from pipeline.demo import DOCUMENT_KINDS, build_demo_corpus, demo_plan
-from pipeline.demo_pairs import demo_filters
-from pipeline.job import run_job
+from jobs.demo import DOCUMENT_KINDS, build_demo_corpus, demo_filters, demo_plan
+from jobs.run import run_job
+from jobs.spec import load_job
 from pipeline.storage import Storage
 from shards.validate import validate_output
 

@@ -31,21 +31,22 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.clip.config import NSFW_PROMPTS, SAFE_PROMPTS, ClipConfig
-from pipeline.clip.images import DUPLICATES_PATH, gpus_per_actor, read_embeddings
-from pipeline.clip.model import ClipEncoder
-from pipeline.config import JobSpec
-from pipeline.images.join import joined_path
-from pipeline.images.table import IMAGE_TABLE, table_bucket, table_part, table_path
-from pipeline.runner import Part, PartStats
+from filters.config import NSFW_PROMPTS, SAFE_PROMPTS, ClipFiltersConfig
+from pipeline.clip.config import ClipConfig
+from pipeline.clip.images import gpus_per_actor, read_embeddings
+from pipeline.clip.model import ClipEncoder, model_id
+from pipeline.documents import table_counts
+from pipeline.images.table import table_bucket, table_part
+from pipeline.runner import Part
 from pipeline.schema import DOC_SCHEMA, LEDGER_SCHEMA, SCORE_FIELDS
 from pipeline.stage import Resources
-from pipeline.steps import PerDocumentPart, clip_filtered_path, ledger_path, table_counts
+from pipeline.step import Data, DocumentStep, Processed
 from pipeline.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -66,10 +67,6 @@ IMAGE_LEDGER_SCHEMA = pa.schema(
 )
 
 
-def images_ledger_path(part: str) -> str:
-    return f"work/{CLIP_FILTERS}/{part}.images.parquet"
-
-
 def nearby_texts(texts: list[str | None], position: int) -> list[str]:
     """The text beside the image at ``position``: the end of the block before, the start of the one after."""
     out = []
@@ -82,9 +79,10 @@ def nearby_texts(texts: list[str | None], position: int) -> list[str]:
     return out
 
 
-def image_rule(cfg: ClipConfig, width: int | None, height: int | None) -> tuple[str, float, float] | None:
+def image_rule(
+    f: ClipFiltersConfig, width: int | None, height: int | None
+) -> tuple[str, float, float] | None:
     """The OBELICS size rule an image of this original size fails: (rule, value, threshold), or None."""
-    f = cfg.filters
     if not width or not height:
         return None
     small, large = min(width, height), max(width, height)
@@ -100,10 +98,10 @@ def image_rule(cfg: ClipConfig, width: int | None, height: int | None) -> tuple[
 class ImageScorer:
     """Text embeddings and the NSFW score, with the model loaded once (per actor)."""
 
-    def __init__(self, cfg: ClipConfig):
+    def __init__(self, cfg: ClipConfig, nsfw_head: str | None = None):
         self.cfg = cfg
         self.encoder = ClipEncoder(cfg)
-        head = cfg.filters.nsfw_head
+        head = nsfw_head
         if head:
             data = np.load(head)
             self.head: tuple[np.ndarray, float] | None = (
@@ -126,35 +124,58 @@ class ImageScorer:
         return p[:, : self.unsafe].sum(axis=1)
 
 
-class ClipFiltersStep(PerDocumentPart):
-    """Joined documents → documents with CLIP scores, filtered by ``[clip.filters]``."""
+class ClipFiltersStep(DocumentStep):
+    """Joined documents → documents with CLIP scores, filtered by ``[clip.filters]``.
+
+    Reads ``documents``, the image ``table`` (original sizes), the ``clip`` step's ``embeddings``
+    (and ``duplicates`` when ``duplicate_similarity`` is set); writes ``documents``, ``ledger`` and
+    ``images`` (a row per image removed from a kept document: rule, score, threshold)."""
 
     name = CLIP_FILTERS
 
-    def __init__(self, spec: JobSpec, storage: Storage, doc_parts: list[Part]):
-        super().__init__(spec, storage, doc_parts)
+    def __init__(
+        self,
+        storage: Storage,
+        doc_parts: list[Part],
+        documents: Data,
+        clip: ClipConfig,
+        cfg: ClipFiltersConfig,
+        table: Data,
+        embeddings: Data,
+        duplicates: Data | None = None,
+    ):
+        super().__init__(
+            storage, doc_parts, documents, table=table, embeddings=embeddings, duplicates=duplicates
+        )
+        self.clip = clip
+        self.cfg = cfg
+        self.output("images", "work/{step}/{part}.images.parquet")
         self._scorer: ImageScorer | None = None
+
+    def settings(self) -> dict[str, Any]:
+        return {"model": model_id(self.clip), "filters": self.cfg.model_dump(mode="json")}
 
     @property
     def resources(self) -> Resources:  # type: ignore[override]
         """Read when the step's actors start (Ray is up by then): a GPU each when the cluster has them."""
-        return Resources(cpus=1, gpus=gpus_per_actor(self.spec.clip))
+        return Resources(cpus=1, gpus=gpus_per_actor(self.clip))
 
     @property
     def scorer(self) -> ImageScorer:
         if self._scorer is None:
-            self._scorer = ImageScorer(self.spec.clip)
+            self._scorer = ImageScorer(self.clip, self.cfg.nsfw_head)
         return self._scorer
 
     def _lookup(self, shas: list[str]) -> tuple[dict[str, np.ndarray], dict[str, tuple[int, int]]]:
         """sha256 → embedding, and sha256 → original (width, height), for these images."""
-        vectors = read_embeddings(self.storage, shas)
-        parts = self.storage.list(f"work/{IMAGE_TABLE}", ".parquet")
+        vectors = read_embeddings(self.storage, self.inputs["embeddings"], shas)
+        table = self.inputs["table"]
+        parts = self.storage.list(table.folder, ".parquet")
         if not vectors or not parts:
             return vectors, {}
         buckets = sorted({table_bucket(h, len(parts)) for h in shas})
         sizes = self.storage.read_parquets(
-            [table_path(table_part(b)) for b in buckets],
+            [table.path(table_part(b)) for b in buckets],
             ["sha256", "original_width", "original_height"],
             pc.field("sha256").isin(pa.array(shas, pa.string())),
         )
@@ -163,16 +184,17 @@ class ClipFiltersStep(PerDocumentPart):
 
     def _duplicates(self, shas: list[str]) -> dict[str, float]:
         """sha256 → similarity, for these images that are near duplicates of another image of the job."""
-        if self.spec.clip.filters.duplicate_similarity is None or not self.storage.exists(DUPLICATES_PATH):
+        duplicates = self.inputs.get("duplicates")
+        if self.cfg.duplicate_similarity is None or duplicates is None:
             return {}
         found = self.storage.read_parquets(
-            [DUPLICATES_PATH], where=pc.field("sha256").isin(pa.array(shas, pa.string()))
+            [duplicates.path()], where=pc.field("sha256").isin(pa.array(shas, pa.string()))
         )
         return dict(zip(found["sha256"].to_pylist(), found["similarity"].to_pylist(), strict=True))
 
-    def run_part(self, part: Part) -> PartStats:
-        cfg, f = self.spec.clip, self.spec.clip.filters
-        docs = self.storage.read_parquet(joined_path(part.name)).to_pylist()
+    def process(self, table: pa.Table, part: Part) -> Processed:
+        f = self.cfg
+        docs = table.to_pylist()
         shas = sorted({im["sha256"] for d in docs for im in d["images"] if im and im["sha256"]})
         vectors, sizes = self._lookup(shas)
         duplicates = self._duplicates(shas)
@@ -206,7 +228,7 @@ class ClipFiltersStep(PerDocumentPart):
                 sim = float(max(text_vecs[rows] @ vec)) if rows and text_vecs is not None else None
                 unsafe = float(nsfw[im["sha256"]])
                 scores.append({"position": pos, "clip_similarity": sim, "nsfw": unsafe})
-                rule = image_rule(cfg, *sizes.get(im["sha256"], (None, None)))
+                rule = image_rule(f, *sizes.get(im["sha256"], (None, None)))
                 if rule is None and f.nsfw_max is not None and unsafe > f.nsfw_max:
                     rule = ("image_nsfw", unsafe, f.nsfw_max)
                 if rule is None and d["kind"] == "interleaved" and f.interleaved_min_similarity is not None:
@@ -270,17 +292,12 @@ class ClipFiltersStep(PerDocumentPart):
                     out["texts"], out["images"] = ["\n\n".join(t for t in out["texts"] if t)], [None]
             kept.append(out)
         table = pa.Table.from_pylist(kept, schema=DOC_SCHEMA)
-        self.storage.write_parquet(clip_filtered_path(part.name), table)
         self.storage.write_parquet(
-            ledger_path(CLIP_FILTERS, part.name), pa.Table.from_pylist(ledger, schema=LEDGER_SCHEMA)
+            self["images"].path(part.name), pa.Table.from_pylist(image_ledger, schema=IMAGE_LEDGER_SCHEMA)
         )
-        self.storage.write_parquet(
-            images_ledger_path(part.name), pa.Table.from_pylist(image_ledger, schema=IMAGE_LEDGER_SCHEMA)
-        )
-        return PartStats(
-            rows_in=len(docs),
-            rows_out=table.num_rows,
-            drops=Counter(r["reason"] for r in ledger),
+        return Processed(
+            table,
+            pa.Table.from_pylist(ledger, schema=LEDGER_SCHEMA),
             extra={
                 "images_scored": scored,
                 "images_removed": dict(sorted(removed_by.items())),

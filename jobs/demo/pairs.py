@@ -1,4 +1,4 @@
-"""The image side of ``loom demo``: generated images, a LAION-style pair table, a local image server.
+"""The image side of ``loom demo``: generated images, a LAION-style pair table, the image server.
 
 ``build_demo_pairs(dest, base_url)`` draws ``images`` small pictures (deterministic, PIL) into
 ``dest/images/`` and writes ``dest/pairs.parquet`` with LAION's columns (``URL``, ``TEXT``) pointing
@@ -6,37 +6,30 @@ at ``base_url``. Like a real pair table it holds what acquisition must handle: o
 many rows (fetched and stored once), URLs that 404, a page that is HTML, a truncated PNG, a picture
 whose server says ``X-Robots-Tag: noai``, an empty caption and a URL that is not http(s).
 
-:func:`demo_job` puts it together for ``loom demo``: the WARC, the pairs, the server on 127.0.0.1
-(its port kept in ``OUT/input/image-server.json`` so a rerun finds the same URLs) and the job spec.
+``demo_server(root)`` serves them on 127.0.0.1 (``pipeline/images/serve.py``), on the fixed port
+``IMAGE_PORT``: the port is part of every pair URL, and so of every pair document's id and shard,
+so a fixed one makes two demo runs byte-identical. It sits outside Linux's ephemeral port range
+(32768-60999), where the OS hands out the ports of outgoing connections.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import logging
 import random
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from filters.config import FiltersConfig
-from pipeline.clip.config import ClipConfig
-from pipeline.config import JobSpec, JobSpecError, load_job
-from pipeline.demo import build_demo_corpus, build_demo_filters, demo_quality_corpus
 from pipeline.images.serve import ImageServer, Route
 
-log = logging.getLogger(__name__)
-
-DEMO_SPEC = Path(__file__).resolve().parents[1] / "jobs" / "demo.toml"
 PAIRS_NAME = "pairs.parquet"
 SHARED_IMAGE = "images/loom-logo.png"
 #: Paths the demo server answers specially (all under base_url).
 NOAI_IMAGE = "images/no-ai.jpg"
 HTML_PAGE = "gallery.html"
+#: Where the demo's image server listens (on 127.0.0.1), unless an output recorded another port.
+IMAGE_PORT = 18765
 
 _COLOURS = ["red", "orange", "yellow", "green", "teal", "blue", "purple", "pink", "grey", "black"]
 _SHAPES = ["circle", "square", "triangle", "stripe"]
@@ -110,7 +103,7 @@ def build_demo_pairs(dest: Path, base_url: str, images: int = 24, seed: int = 0)
     return DemoPairs(path, folder)
 
 
-def demo_server(root: Path, port: int = 0) -> ImageServer:
+def demo_server(root: Path, port: int = IMAGE_PORT) -> ImageServer:
     """The demo's image server: the folder, plus an HTML page and an image its server marks ``noai``."""
     server = ImageServer(root, port=port)
     server.routes[f"/{HTML_PAGE}"] = Route(
@@ -118,70 +111,3 @@ def demo_server(root: Path, port: int = 0) -> ImageServer:
     )
     server.routes[f"/{NOAI_IMAGE}"] = Route(headers={"X-Robots-Tag": "noai"})
     return server
-
-
-def demo_filters(filters: FiltersConfig, inputs: Path) -> FiltersConfig:
-    """Write the demo's blocklist, lexicon and quality model under ``inputs`` (the model is trained
-    once, like ``loom filters train-quality`` does) and point the demo's [filters] at them."""
-    from filters.classifier import train_classifier
-
-    blocklist, lexicon = build_demo_filters(inputs)
-    model = inputs / "quality.bin"
-    if not model.exists():
-        positive, negative = demo_quality_corpus(inputs / "quality")
-        train_classifier([positive], [negative], model)
-    return filters.model_copy(
-        update={
-            "url_blocklist": filters.url_blocklist.model_copy(update={"path": str(blocklist)}),
-            "lexicon": filters.lexicon.model_copy(update={"paths": [str(lexicon), "loom:gambling"]}),
-            "quality": filters.quality.model_copy(update={"model": str(model)}),
-        }
-    )
-
-
-def demo_clip(clip: ClipConfig, inputs: Path) -> ClipConfig:
-    """Write the demo's CLIP model, a tiny randomly initialised open_clip model (no weights can be
-    downloaded here), and point [clip] at its config and checkpoint: the path real checkpoints take."""
-    from pipeline.clip.model import write_tiny_model
-
-    folder = inputs / "clip"
-    config, checkpoint = folder / f"{clip.model}.json", folder / f"{clip.model}.pt"
-    if not checkpoint.exists():
-        config, checkpoint = write_tiny_model(folder, clip.model)
-    return clip.model_copy(update={"pretrained": str(checkpoint), "model_config_path": str(config)})
-
-
-@contextlib.contextmanager
-def demo_job(out: Path, pages: int = 120, seed: int = 0) -> Iterator[JobSpec]:
-    """Build the demo inputs under ``out/input``, serve its images, and yield the demo job spec
-    (output ``out/result``); the server stops when the block ends."""
-    out = Path(out).resolve()
-    inputs = out / "input"
-    inputs.mkdir(parents=True, exist_ok=True)
-    warc = build_demo_corpus(inputs, pages=pages, seed=seed)
-    port_file = inputs / "image-server.json"
-    port = json.loads(port_file.read_text())["port"] if port_file.exists() else 0
-    try:
-        server = demo_server(inputs, port)
-    except OSError as err:
-        raise JobSpecError(
-            f"the demo's image server cannot listen on 127.0.0.1:{port} ({err.strerror}); this demo output's "
-            "pair table points there: free the port or choose a new --out"
-        ) from None
-    with server:
-        port_file.write_text(json.dumps({"port": server.port}) + "\n")
-        pairs = build_demo_pairs(inputs, server.url, seed=seed)
-        spec = load_job(DEMO_SPEC, output=str(out / "result"))
-        cc, pair_source = spec.sources
-        spec = spec.model_copy(
-            update={
-                "sources": [
-                    cc.model_copy(update={"paths": [str(warc)], "listing": None}),
-                    pair_source.model_copy(update={"paths": [str(pairs.table)]}),
-                ],
-                "filters": demo_filters(spec.filters, inputs),
-                "clip": demo_clip(spec.clip, inputs) if spec.clip.enabled else spec.clip,
-            }
-        )
-        log.info("demo corpus: %s and %s (images served at %s)", warc, pairs.table, server.url)
-        yield spec

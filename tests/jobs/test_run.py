@@ -10,9 +10,10 @@ import pyarrow.parquet as pq
 import pytest
 import webdataset as wds
 
-from pipeline.cli import main
-from pipeline.config import JobSpecError, parse_job
-from pipeline.job import run_job
+from jobs.cli import main
+from jobs.run import run_job
+from jobs.spec import parse_job
+from pipeline.config import JobSpecError
 from pipeline.storage import Storage
 from shards.validate import validate_output
 
@@ -110,11 +111,19 @@ def test_a_rerun_skips_finished_parts_and_a_killed_part_reruns(cc_job, tmp_path,
     assert validate_output(Storage(str(copy))).ok
 
 
-def test_an_output_with_another_jobs_results_is_refused(cc_job):
+def test_an_output_of_other_inputs_is_refused_naming_what_would_rerun(cc_job):
     spec, out, _ = cc_job
-    other = spec.model_copy(update={"shards": spec.shards.model_copy(update={"max_samples": 3})})
-    with pytest.raises(JobSpecError, match="holds the results of another job"):
+    fewer = spec.sources[0].model_copy(update={"paths": spec.sources[0].paths[:1]})
+    other = spec.model_copy(update={"sources": [fewer]})
+    with pytest.raises(JobSpecError, match=r"inputs changed .*2 files then, 1 now.*every step would rerun"):
         run_job(other, use_ray=False)
+
+
+def test_a_folder_that_is_not_a_loom_output_is_refused(tmp_path, cc_job):
+    spec, _, _ = cc_job
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(JobSpecError, match="not empty and not a Loom output"):
+        run_job(spec.model_copy(update={"output": str(tmp_path)}), use_ray=False)
 
 
 def test_every_warc_edge_case_runs_through_loom_run_with_reasons(shared_data, tmp_path, local_ray, capsys):
@@ -159,7 +168,7 @@ def test_loom_run_reports_a_bad_spec_in_one_line(tmp_path):
     spec = tmp_path / "bad.toml"
     spec.write_text('output = "o"\n[[sources]]\npaths = ["x"]\nbogus = 1\n')
     proc = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "run", str(spec)], capture_output=True, text=True
+        [sys.executable, "-m", "jobs.cli", "run", str(spec)], capture_output=True, text=True
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [f"loom: error: {spec}: sources.0.bogus: unknown key"]

@@ -1,4 +1,4 @@
-"""The ``loom`` command line: run, demo, stats, validate, inspect, submit, filters, tokenizer."""
+"""The ``loom`` command line: run, plan, demo, stats, validate, inspect, submit, filters, tokenizer."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import sys
 import tarfile
 from pathlib import Path
 
-from pipeline.config import JobSpecError, is_remote, load_job
+from jobs.spec import load_job
+from pipeline.config import JobSpecError, is_remote
 
 log = logging.getLogger("loom")
 
@@ -23,11 +24,22 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pipeline.job import run_job
+    from jobs.run import run_job
 
     spec = load_job(args.job, output=_out(args.out))
     outcome = run_job(spec, address=args.address, retry_images=args.retry_images)
     _say_outcome(outcome)
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from jobs.plan import plan_data, render_plan
+
+    spec = load_job(args.job, output=_out(args.out))
+    if args.json:
+        sys.stdout.write(json.dumps(plan_data(spec), indent=1) + "\n")
+    else:
+        sys.stdout.write("\n".join(render_plan(spec)) + "\n")
     return 0
 
 
@@ -48,10 +60,10 @@ def _say_outcome(outcome) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from pipeline.demo_pairs import demo_job
-    from pipeline.job import run_job
+    from jobs.demo import demo_job
+    from jobs.run import run_job
 
-    with demo_job(Path(args.out), pages=args.pages) as spec:
+    with demo_job(Path(args.out), pages=args.pages, image_port=args.image_port) as spec:
         outcome = run_job(spec, address=args.address)
     _say_outcome(outcome)
     return 0
@@ -125,10 +137,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(fn=cmd_run)
 
+    plan = sub.add_parser("plan", help="show the step graph, what is done and what a run would rerun")
+    plan.add_argument("job", help="the job spec (TOML)")
+    plan.add_argument("--out", help="output root, overrides the spec's `output`")
+    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+    plan.set_defaults(fn=cmd_plan)
+
     demo = sub.add_parser("demo", help="build a small corpus and run the default job on it")
     demo.add_argument("--out", default="out/demo", help="where the corpus and results go (default out/demo)")
     demo.add_argument("--pages", type=int, default=120, help="pages in the demo corpus")
     demo.add_argument("--address", help="Ray cluster address (default: local Ray)")
+    demo.add_argument(
+        "--image-port", type=int, help="port of the demo's image server on 127.0.0.1 (default 18765)"
+    )
     demo.set_defaults(fn=cmd_demo)
 
     stats = sub.add_parser("stats", help="show the statistics of a finished job")

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import JobSpecError, check_inputs, load_job, parse_job
+from jobs.spec import check_inputs, load_job, parse_job
+from pipeline.config import JobSpecError
 
 
 def write(tmp_path: Path, text: str) -> Path:

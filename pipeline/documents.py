@@ -14,67 +14,39 @@ import itertools
 import os
 from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.config import CommonCrawlSource, JobSpec, JobSpecError, PairsSource, is_remote
+from pipeline.config import CommonCrawlSource, ExtractConfig, JobSpecError, PairsSource, Source, is_remote
 from pipeline.runner import Part, PartStats
 from pipeline.schema import DOC_SCHEMA, LEDGER_SCHEMA, conform, doc_id
 from pipeline.sources.commoncrawl import RAW_SCHEMA, HtmlToDocuments, list_files, read_archive
 from pipeline.sources.pairs import PairsToDocuments, read_pair_batches
 from pipeline.sources.paths import expand_paths
-from pipeline.stage import Resources, Stage, apply_stages, merged_resources
+from pipeline.stage import Stage, apply_stages, merged_resources
+from pipeline.step import Step
 from pipeline.storage import Storage
 
 DOCUMENTS = "documents"
-FILTERS = "filters"
 
 
-def documents_path(part: str) -> str:
-    return f"work/{DOCUMENTS}/{part}.parquet"
-
-
-def filtered_path(part: str) -> str:
-    """The documents the filters step keeps (``filters/step.py``)."""
-    return f"work/{FILTERS}/{part}.parquet"
-
-
-def kept_documents_step(spec: JobSpec) -> str:
-    """The step whose documents the later steps read: ``filters`` when it runs, else ``documents``."""
-    return FILTERS if spec.filters.enabled else DOCUMENTS
-
-
-def kept_documents_path(spec: JobSpec, part: str) -> str:
-    """The documents the steps after ``documents`` (and ``filters``) read."""
-    return filtered_path(part) if spec.filters.enabled else documents_path(part)
-
-
-def clip_filtered_path(part: str) -> str:
-    """The documents the clip_filters step keeps (``pipeline/clip/filters.py``)."""
-    return f"work/clip_filters/{part}.parquet"
-
-
-def ledger_path(step: str, part: str) -> str:
-    return f"work/{step}/{part}.ledger.parquet"
-
-
-def document_stages(spec: JobSpec, source_index: int) -> list[Stage]:
+def document_stages(src: Source, extract: ExtractConfig) -> list[Stage]:
     """The stages every document of a source goes through, in order."""
-    src = spec.sources[source_index]
     if isinstance(src, PairsSource):
         return [PairsToDocuments(src.name)]
-    return [HtmlToDocuments(src.name, spec.extract)]
+    return [HtmlToDocuments(src.name, extract)]
 
 
-def raw_batches(spec: JobSpec, source_index: int, path: str, counts: Counter) -> Iterator[pa.Table]:
-    """The raw rows of one input file, in Arrow batches of ``run.batch_rows``, for the first stage."""
-    src = spec.sources[source_index]
-    rows = spec.run.batch_rows
+def raw_batches(
+    src: Source, extract: ExtractConfig, path: str, rows: int, counts: Counter
+) -> Iterator[pa.Table]:
+    """The raw rows of one input file, in Arrow batches of ``rows``, for the first stage."""
     if isinstance(src, PairsSource):
         yield from read_pair_batches(path, src, rows, counts)
         return
-    records = read_archive(path, spec.extract.max_page_bytes, counts)
+    records = read_archive(path, extract.max_page_bytes, counts)
     while batch := list(itertools.islice(records, rows)):
         yield pa.Table.from_pylist(batch, schema=RAW_SCHEMA)
 
@@ -130,14 +102,14 @@ def table_counts(docs: pa.Table) -> dict:
     return {"kinds": dict(sorted(kinds.items())), "images": n_images}
 
 
-def plan_parts(spec: JobSpec) -> list[Part]:
+def plan_parts(sources: list[Source]) -> list[Part]:
     """The input files of every source, one part each, named ``<source>-<index>``.
 
     Listed once per run; ``job.json`` records a hash of the list so that a rerun whose inputs
     changed (a new file in a glob, a longer listing) is refused instead of mixing two inputs.
     """
     parts = []
-    for i, src in enumerate(spec.sources):
+    for i, src in enumerate(sources):
         files = (
             list_files(src) if isinstance(src, CommonCrawlSource) else expand_paths(src.paths)[: src.limit]
         )
@@ -152,48 +124,53 @@ def plan_parts(spec: JobSpec) -> list[Part]:
     return parts
 
 
-class PerDocumentPart:
-    """A step with one part per documents part, of the same name; ``part.args["index"]`` is the
-    documents part's position in the job (join, dedup_keys, dedup, shards)."""
+class DocumentsStep(Step):
+    """Sources → documents: read each input file (a part), build documents, run the document stages.
 
-    name: str
-    resources = Resources(cpus=1)
-
-    def __init__(self, spec: JobSpec, storage: Storage, doc_parts: list[Part]):
-        self.spec = spec
-        self.storage = storage
-        self._parts = [Part(p.name, {"index": i}) for i, p in enumerate(doc_parts)]
-
-    def parts(self) -> list[Part]:
-        return self._parts
-
-
-class DocumentsStep:
-    """Sources → documents: read each input file, build documents, run the document stages."""
+    Outputs: ``documents`` and ``ledger`` (every response or row dropped, with its reason)."""
 
     name = DOCUMENTS
 
-    def __init__(self, spec: JobSpec, storage: Storage, parts: list[Part]):
-        self.spec = spec
-        self.storage = storage
+    def __init__(
+        self,
+        storage: Storage,
+        parts: list[Part],
+        sources: list[Source],
+        extract: ExtractConfig,
+        batch_rows: int = 256,
+    ):
+        super().__init__(storage)
+        self.sources = sources
+        self.extract = extract
+        self.batch_rows = batch_rows
         self._parts = parts
         self._stages: dict[int, list[Stage]] = {}
-        self.resources: Resources = merged_resources(document_stages(spec, 0))
+        self.resources = merged_resources(document_stages(sources[0], extract))
+        self.output("documents", "work/{step}/{part}.parquet")
+        self.output("ledger", "work/{step}/{part}.ledger.parquet")
+
+    def settings(self) -> dict[str, Any]:
+        """The sources (the input files themselves are in the graph's base) and extraction."""
+        return {
+            "sources": [s.model_dump(mode="json", exclude={"fetch_images"}) for s in self.sources],
+            "extract": self.extract.model_dump(mode="json"),
+        }
 
     def parts(self) -> list[Part]:
         return self._parts
 
     def stages(self, source_index: int) -> list[Stage]:
         if source_index not in self._stages:  # built once per worker, on first use
-            self._stages[source_index] = document_stages(self.spec, source_index)
+            self._stages[source_index] = document_stages(self.sources[source_index], self.extract)
         return self._stages[source_index]
 
     def run_part(self, part: Part) -> PartStats:
-        src = self.spec.sources[part.args["source"]]
+        src = self.sources[part.args["source"]]
         stages = self.stages(part.args["source"])
         counts: Counter = Counter()
         kept, dropped, revisits, rows_in = [], [], [], 0
-        for batch in raw_batches(self.spec, part.args["source"], part.args["path"], counts):
+        batches = raw_batches(src, self.extract, part.args["path"], self.batch_rows, counts)
+        for batch in batches:
             if isinstance(src, CommonCrawlSource):
                 batch, found = split_revisits(batch)
                 revisits.extend(found)
@@ -216,8 +193,8 @@ class DocumentsStep:
             if unresolved:
                 counts["revisit_unresolved"] += unresolved
         ledger = pa.concat_tables(dropped) if dropped else LEDGER_SCHEMA.empty_table()
-        self.storage.write_parquet(documents_path(part.name), docs)
-        self.storage.write_parquet(ledger_path(self.name, part.name), ledger)
+        self.storage.write_parquet(self["documents"].path(part.name), docs)
+        self.storage.write_parquet(self["ledger"].path(part.name), ledger)
         records = counts.pop("records", 0) + counts.pop("rows", 0)
         return PartStats(
             rows_in=rows_in,

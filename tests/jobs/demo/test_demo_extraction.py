@@ -9,7 +9,7 @@ reason the source gives it.
 
 One rule differs from the plan's own notion of an image URL: ``PlannedImage.url`` is the ``src``
 resolved, while the extractor takes the largest ``srcset`` candidate when there is one (a bigger
-copy of the same picture, what a training set wants; see ``pipeline/extract.py``). The expected
+copy of the same picture, what a training set wants; see ``pipeline/extract/images.py``). The expected
 URL here is ``srcset_urls[-1]`` for such images (51 of the 200 images of the default corpus).
 """
 
@@ -22,8 +22,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from pipeline.config import ExtractConfig
-from pipeline.demo import (
+from jobs.demo import (
     DOCUMENT_KINDS,
     DROPPED_KINDS,
     MIN_PAGES,
@@ -35,6 +34,7 @@ from pipeline.demo import (
     build_demo_corpus,
     demo_plan,
 )
+from pipeline.config import ExtractConfig
 from pipeline.schema import DROP_REASON
 from pipeline.sources.commoncrawl import RAW_SCHEMA, HtmlToDocuments, read_archive
 
@@ -49,7 +49,7 @@ DROP_REASONS = {
 
 
 def _rows(warc: Path, config: ExtractConfig) -> list[dict]:
-    """Raw rows in batches through the stage, as the documents step does (pipeline/steps.py)."""
+    """Raw rows in batches through the stage, as the documents step does (pipeline/documents.py)."""
     stage = HtmlToDocuments("demo", config)
     rows = read_archive(str(warc), config.max_page_bytes, Counter())
     out: list[dict] = []

@@ -6,15 +6,19 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from pipeline.clip.filters import ClipFiltersStep, image_rule, images_ledger_path, nearby_texts
-from pipeline.clip.images import embeddings_path, embeddings_table, near_duplicates
-from pipeline.config import parse_job
-from pipeline.images.join import joined_path
-from pipeline.images.table import IMAGE_TABLE_SCHEMA, table_path
+from filters.clip import ClipFiltersStep, image_rule, nearby_texts
+from jobs.spec import parse_job
+from pipeline.clip.images import embeddings_table, near_duplicates
+from pipeline.images.table import IMAGE_TABLE_SCHEMA
 from pipeline.runner import Part
 from pipeline.schema import DOC_SCHEMA, empty_meta
-from pipeline.steps import clip_filtered_path, ledger_path
+from pipeline.step import Data
 from pipeline.storage import Storage
+
+#: What the step reads, as the steps before it in the job's graph write them.
+JOINED = Data("join", "documents", "work/join/{part}.parquet")
+TABLE = Data("image_table", "table", "work/image_table/{part}.parquet")
+EMBEDDINGS = Data("clip", "embeddings", "work/clip/{part}.parquet")
 
 E = np.eye(4, dtype=np.float32)
 #: image sha256 → (embedding, original width, original height); e[3] carries the stub's NSFW score
@@ -97,10 +101,10 @@ def run(tmp_path):
         }
         for sha, (_, w, h) in IMAGES.items()
     ]
-    storage.write_parquet(table_path("table-00000"), pa.Table.from_pylist(rows, schema=IMAGE_TABLE_SCHEMA))
+    storage.write_parquet(TABLE.path("table-00000"), pa.Table.from_pylist(rows, schema=IMAGE_TABLE_SCHEMA))
     vectors = np.stack([v for v, _, _ in IMAGES.values()]).astype(np.float16)
     storage.write_parquet(
-        embeddings_path("table-00000"), embeddings_table([SHA[n] for n in IMAGES], vectors, 4)
+        EMBEDDINGS.path("table-00000"), embeddings_table([SHA[n] for n in IMAGES], vectors, 4)
     )
     docs = [
         doc("pair-kept", "pair", [None, "a red kite"], [image("a"), None]),
@@ -118,16 +122,14 @@ def run(tmp_path):
             "page-unfetched", "interleaved", ["about the kite", None], [None, {**image("x"), "sha256": None}]
         ),
     ]
-    storage.write_parquet(joined_path("cc-00000"), pa.Table.from_pylist(docs, schema=DOC_SCHEMA))
-    step = ClipFiltersStep(spec, storage, [Part("cc-00000")])
+    storage.write_parquet(JOINED.path("cc-00000"), pa.Table.from_pylist(docs, schema=DOC_SCHEMA))
+    parts = [Part("cc-00000")]
+    step = ClipFiltersStep(storage, parts, JOINED, spec.clip, spec.clip.filters, TABLE, EMBEDDINGS)
     step._scorer = StubScorer()
     stats = step.run_part(step.parts()[0])
-    kept = {d["id"]: d for d in storage.read_parquet(clip_filtered_path("cc-00000")).to_pylist()}
-    ledger = {
-        r["id"]: r["reason"]
-        for r in storage.read_parquet(ledger_path("clip_filters", "cc-00000")).to_pylist()
-    }
-    removed = storage.read_parquet(images_ledger_path("cc-00000")).to_pylist()
+    kept = {d["id"]: d for d in storage.read_parquet(step["documents"].path("cc-00000")).to_pylist()}
+    ledger = {r["id"]: r["reason"] for r in storage.read_parquet(step["ledger"].path("cc-00000")).to_pylist()}
+    removed = storage.read_parquet(step["images"].path("cc-00000")).to_pylist()
     return stats, kept, ledger, removed
 
 
@@ -172,7 +174,7 @@ def test_the_text_beside_an_image_is_the_end_before_and_the_start_after():
 
 
 def test_obelics_size_rules():
-    cfg = parse_job({"output": "o", "sources": [{"paths": ["x"]}], "clip": {"enabled": True}}).clip
+    cfg = parse_job({"output": "o", "sources": [{"paths": ["x"]}], "clip": {"enabled": True}}).clip.filters
     assert image_rule(cfg, 640, 480) is None
     assert image_rule(cfg, 149, 400)[0] == "image_too_small"
     assert image_rule(cfg, 30_000, 20_000)[0] == "image_too_large"
@@ -191,8 +193,8 @@ def test_near_duplicate_images_across_the_job_keep_the_smallest_sha(tmp_path):
     }
     for name, vecs in parts.items():
         table = embeddings_table(list(vecs), np.stack(list(vecs.values())).astype(np.float16), 3)
-        storage.write_parquet(embeddings_path(name), table)
-    dups = near_duplicates(storage, list(parts), threshold=0.99).to_pylist()
+        storage.write_parquet(EMBEDDINGS.path(name), table)
+    dups = near_duplicates(storage, EMBEDDINGS, list(parts), threshold=0.99).to_pylist()
     assert [(r["sha256"], r["kept"]) for r in dups] == [("b" * 64, "a" * 64)]
     assert dups[0]["similarity"] == pytest.approx(0.9988, abs=1e-3)
-    assert near_duplicates(storage, list(parts), threshold=0.9999).num_rows == 0
+    assert near_duplicates(storage, EMBEDDINGS, list(parts), threshold=0.9999).num_rows == 0
