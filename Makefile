@@ -29,7 +29,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 bench: $(STAMP)
-	for b in bench/*.py; do $(PY) $$b --quick || exit 1; done
+	$(PY) bench/run_all.py
 
 clean:
 	rm -rf out .pytest_cache

@@ -20,7 +20,7 @@ a "more than" rule, as in datatrove.
 
 * Words: datatrove runs spaCy's English tokenizer (punctuation split off). Loom uses
   :func:`filters.text.tokens`, one regular expression that splits the same way on ordinary text
-  (the four stages run about 18x faster than datatrove's, ``bench/filters.py``, with the same
+  (the four stages run about 18x faster than datatrove's, ``bench/filters_bench.py``, with the same
   decisions on the benchmark's English pages); Chinese and Japanese count one token per character
   (datatrove segments them with jieba / SudachiPy). The sentence count of C4 uses
   :func:`filters.text.count_sentences` (datatrove: spaCy's sentencizer for English, nltk punkt

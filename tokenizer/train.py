@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 #: with two changes. Combining marks (\p{M}) count as letters, as in GPT-4o's o200k, so Devanagari,
 #: Thai or Tamil words are not cut at every vowel sign. A number takes the space before it, as a word
 #: does (GPT-2 did too), so " 2017" is " 201" "7", not " " "201" "7": on the real text of
-#: bench/tokenizer.py this alone is 2.4% fewer tokens (web pages are full of numbers).
+#: bench/tokenizer_bench.py this alone is 2.4% fewer tokens (web pages are full of numbers).
 PATTERN = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{M}\p{N}]?[\p{L}\p{M}]+| ?\p{N}{1,3}"
     r"| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"

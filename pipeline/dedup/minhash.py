@@ -6,7 +6,7 @@ of its own, since those scripts do not put spaces between words (:func:`_char_cl
 hashed (FNV-1a over its bytes, then splitmix64), and each run of ``ngram`` words gives one 64-bit
 shingle hash; a document with fewer words than ``ngram`` has one shingle of all its words. The
 shingle hashes of a whole batch go to rensa's ``RMinHash`` in one flat buffer, so no Python code runs
-per document, word or shingle (``bench/minhash.py`` measures it against datasketch and rensa).
+per document, word or shingle (``bench/minhash_bench.py`` measures it against datasketch and rensa).
 
 The signatures are not datasketch's bit for bit (datasketch hashes each shingle's text with SHA-1
 and permutes with ``(a*h+b) mod 2**61-1``; rensa permutes 64-bit hashes with its own seeded

@@ -1,6 +1,6 @@
 """Benchmark: Loom's BPE tokenizer vs a sentencepiece BPE, and the tokenization stage vs bare HF.
 
-    .venv/bin/python bench/tokenizer.py [--quick] [--vocab-size V] [--mb M] [--reps R] [--data-dir DIR]
+    .venv/bin/python bench/tokenizer_bench.py [--quick] [--vocab-size V] [--mb M] [--reps R] [--data-dir DIR]
 
 **Documents.** Real text from ``../shared/data``, NFC-normalized first (both tokenizers see the same
 text; Loom's stage then finds nothing to normalize):
@@ -22,7 +22,7 @@ one thread (``RAYON_NUM_THREADS=1``; sentencepiece ``num_threads=1``), which fir
 documents, then measures: ``*_train_s`` is the wall time of training alone, ``*_train_peak_mb`` the
 process's peak resident memory (``VmHWM``) minus its value just before training (imports and
 documents loaded). ``VmHWM`` and not ``ru_maxrss``: Linux keeps ``ru_maxrss`` across exec, so a
-child's figure can be the peak of the process it was forked from (as ``bench/minhash.py`` notes).
+child's figure can be the peak of the process it was forked from (as ``bench/minhash_bench.py`` notes).
 
 * ``loom``: ``tokenizer.train.train_tokenizer`` with ``TokenizerConfig(vocab_size=V)`` (NFC, min
   frequency 2, 16 specials), fed batches of 1,024 documents as the ``tokenizer`` step does.
@@ -74,24 +74,24 @@ import os
 os.environ["RAYON_NUM_THREADS"] = "1"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import unicodedata  # noqa: E402
-from collections import defaultdict  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import argparse
+import json
+import logging
+import subprocess
+import sys
+import tempfile
+import time
+import unicodedata
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
 
-import pyarrow as pa  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
-import xxhash  # noqa: E402
+import pyarrow as pa
+import pyarrow.parquet as pq
+import xxhash
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # this checkout's packages, not another's
 
 DATA_DIR = ROOT.parent / "shared" / "data"
 PAGES = Path("html") / "readability" / "test-pages"

@@ -1,6 +1,6 @@
 """Benchmark: images/s of Loom's CLIP image stage on Ray vs a plain open_clip loop, same images and weights.
 
-    .venv/bin/python bench/clip.py [--quick] [--model ViT-B-32|tiny] [--images N] [--batch-size B]
+    .venv/bin/python bench/clip_bench.py [--quick] [--model ViT-B-32|tiny] [--images N] [--batch-size B]
         [--device cpu|cuda] [--precision P] [--gpus-per-actor G] [--actors A] [--cpus C] [--data-dir DIR]
 
 **Images.** The real photos of ``../shared/data/images/conceptual-captions-openimages`` (18) and
@@ -56,7 +56,7 @@ smallest cosine (≥ 0.999 expected); ``rows_out`` must be N. ``load_avg`` befor
 machine is shared, and a busy moment lowers a figure (two torch threads on two busy cores most).
 
 **On a GPU** (expectations, not measurements). On the GPU node, the same script:
-``.venv/bin/python bench/clip.py --device cuda --gpus-per-actor 1 --cpus $(nproc) --batch-size 256
+``.venv/bin/python bench/clip_bench.py --device cuda --gpus-per-actor 1 --cpus $(nproc) --batch-size 256
 --images 20480``. The encoder actor then takes one GPU (``[clip] gpus_per_actor``) and runs under
 fp16 autocast, the plain loop moves the model to CUDA under the same autocast, and the
 ``preprocess`` tasks run apart, on the C - 1 other cores. ViT-B/32 in fp16 on one A100 should
@@ -92,7 +92,7 @@ import numpy as np
 import pyarrow as pa
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # this checkout's packages, not another's
 
 DATA_DIR = ROOT.parent / "shared" / "data"
 IMAGE_DIRS = (Path("images") / "conceptual-captions-openimages", Path("images") / "img2dataset-resize")

@@ -1,6 +1,7 @@
 """Benchmark: Loom's MinHash signatures vs datasketch and rensa, then the whole dedup on local Ray.
 
-    .venv/bin/python bench/minhash.py [--quick] [--docs N] [--sizes N,N] [--part-docs N] [--data-dir DIR]
+    .venv/bin/python bench/minhash_bench.py [--quick] [--docs N] [--sizes N,N] [--part-docs N]
+        [--data-dir DIR]
 
 **Part 1 — signatures, one process (= one core).** Documents: the text of the 130 Mozilla
 Readability pages (``../shared/data/html/readability/test-pages/*/expected.html``, tags stripped),
@@ -30,13 +31,13 @@ docs/s per core. ``ratio_vs_datasketch`` = loom / datasketch and ``ratio_vs_rens
 **Part 2 — the whole dedup on local Ray, on this machine.** Synthetic ``text`` documents
 (``DOC_SCHEMA``) are written as documents parts of ``--part-docs`` documents (25,000; quick 5,000) to
 ``OUT/work/documents/<part>.parquet`` under a temp dir (removed at the end). Then one child process
-(a clean driver) starts local Ray with all CPUs through ``pipeline.job.RaySession`` and, for each
+(a clean driver) starts local Ray with all CPUs through ``jobs.run.RaySession`` and, for each
 corpus size of ``--sizes`` (250,000 and 1,000,000; quick 20,000), smallest first, in an
-output root of its own, runs the four dedup steps built exactly as ``pipeline.job.job_steps`` builds
-them (``DedupKeysStep``, ``BucketsStep``, ``ComponentsStep``, ``DedupStep``; default ``[dedup]``
-settings: 5-word shingles, 14 bands x 8 rows = 112 permutations, no threshold, keep the earliest crawl
-date) with ``run_step`` (``ComponentsStep.run`` for its star rounds). Writing the documents (2
-processes, ``e2e.gen_s``) and starting Ray (``e2e.ray_start_s``) are not timed.
+output root of its own, runs the four dedup steps of the job's graph as ``loom run`` builds it
+(``jobs.graph.build_graph``) and runs them (``step.run``: ``DedupKeysStep``, ``BucketsStep``,
+``ComponentsStep`` with its star rounds, ``DedupStep``; default ``[dedup]`` settings: 5-word
+shingles, 14 bands x 8 rows = 112 permutations, no threshold, keep the earliest crawl date). Writing
+the documents (2 processes, ``e2e.gen_s``) and starting Ray (``e2e.ray_start_s``) are not timed.
 
 The corpus: document ``g`` is a function of ``g`` alone, so the largest corpus is written once and a
 smaller size is its first parts (hard links). A document is about 2,000 characters: words drawn from
@@ -102,6 +103,7 @@ import numpy as np
 import pyarrow as pa
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's packages, not another's
 DATA_DIR = ROOT.parent / "shared" / "data"
 PAGES = Path("html") / "readability" / "test-pages"
 NGRAM, NUM_PERM, SEED = 5, 112, 1
@@ -334,11 +336,15 @@ def planted(total: int) -> dict[str, set[str]]:
 _GEN: dict[str, Any] = {}
 
 
-def _gen_init(out: str, stream: list[str], n_words: int, total: int, part_docs: int, changes: int) -> None:
+def _gen_init(
+    out: str, docs: str, stream: list[str], n_words: int, total: int, part_docs: int, changes: int
+) -> None:
+    """``docs``: the path pattern of a documents part (``Data.pattern``: ``{part}`` in it)."""
     from pipeline.storage import Storage
 
     _GEN.update(
         storage=Storage(out),
+        docs=docs,
         stream=np.array(stream, dtype=object),
         n_words=n_words,
         total=total,
@@ -348,12 +354,10 @@ def _gen_init(out: str, stream: list[str], n_words: int, total: int, part_docs: 
 
 
 def _gen_part(job: tuple[int, str]) -> int:
-    from pipeline.steps import documents_path
-
     index, name = job
     g = _GEN
     table = corpus_part(index, g["part_docs"], g["total"], g["stream"], g["n_words"], g["changes"])
-    g["storage"].write_parquet(documents_path(name), table)
+    g["storage"].write_parquet(g["docs"].format(part=name), table)
     return table.num_rows
 
 
@@ -361,8 +365,11 @@ def write_corpus(
     out: str, names: list[str], total: int, args: argparse.Namespace, stream: list[str], n_words: int
 ) -> None:
     """Documents parts ``names`` of the corpus of ``total`` documents, under ``out``, by 2 processes."""
+    from pipeline.documents import DOCUMENTS
+
     ctx = multiprocessing.get_context("spawn")
-    init = (out, stream, n_words, total, args.part_docs, args.changes)
+    docs = dedup_job(out, names)[2][DOCUMENTS]["documents"]
+    init = (out, docs.pattern, stream, n_words, total, args.part_docs, args.changes)
     with ctx.Pool(min(2, len(names), os.cpu_count() or 1), _gen_init, init) as pool:
         written = sum(pool.imap_unordered(_gen_part, list(enumerate(names))))
     assert written == min(total, len(names) * args.part_docs), (written, total)
@@ -390,11 +397,38 @@ def _peak_rss_mb() -> float:
     return _ru_maxrss_mb()
 
 
-def part_names(total: int, part_docs: int) -> list[str]:
-    from pipeline.config import parse_job
+def dedup_spec(out: str) -> Any:
+    """The job spec of the runs: one WARC source, dedup on, every other optional step off."""
+    from jobs.spec import parse_job
 
-    src = parse_job({"output": "/x", "sources": [{"paths": ["/nonexistent"]}]}).sources[0].name
+    return parse_job(
+        {
+            "output": out,
+            "sources": [{"paths": ["/nonexistent"]}],
+            "images": {"fetch": False},
+            "filters": {"enabled": False},  # dedup alone
+            "tokenizer": {"enabled": False},
+            "dedup": {},
+        }
+    )
+
+
+def part_names(total: int, part_docs: int) -> list[str]:
+    src = dedup_spec("/x").sources[0].name
     return [f"{src}-{j:05d}" for j in range(-(-total // part_docs))]
+
+
+def dedup_job(out: str, names: list[str]) -> tuple[Any, list[Any], Any]:
+    """(storage, documents parts, step graph) of the dedup job on the documents parts ``names``
+    under ``out``: the graph as ``loom run`` builds it (``jobs.graph.build_graph``)."""
+    from jobs.graph import build_graph
+    from pipeline.runner import Part
+    from pipeline.storage import Storage
+
+    spec = dedup_spec(out)
+    storage = Storage(spec.output)
+    parts = [Part(name, {"source": 0, "path": f"/nonexistent/{name}.warc.gz"}) for name in names]
+    return storage, parts, build_graph(spec, storage, parts, {})
 
 
 def run_dedup(
@@ -402,48 +436,36 @@ def run_dedup(
 ) -> tuple[dict[str, Any], str]:
     """Run the dedup steps on the first ``total`` documents of the corpus: the figures of this size
     and its output root (checked and removed once every size ran)."""
-    from pipeline.config import parse_job
     from pipeline.dedup.apply import DedupStep
     from pipeline.dedup.components import BucketsStep, ComponentsStep, StarRound
-    from pipeline.dedup.keys import DedupKeysStep, partitions
-    from pipeline.runner import Part, PartStats, StepResult, marker_path, run_step
-    from pipeline.steps import documents_path
-    from pipeline.storage import Storage
+    from pipeline.dedup.keys import DedupKeysStep
+    from pipeline.documents import DOCUMENTS
+    from pipeline.runner import PartStats, StepResult, marker_path
 
     out = tempfile.mkdtemp(prefix=f"run-{total}-", dir=tmp)
-    spec = parse_job(
-        {
-            "output": out,
-            "sources": [{"paths": ["/nonexistent"]}],
-            "images": {"fetch": False},
-            "filters": {"enabled": False},  # dedup alone
-            "dedup": {},
-        }
-    )
-    storage = Storage(spec.output)
     names = part_names(total, args.part_docs)
-    parts = [Part(name, {"source": 0, "path": f"/nonexistent/{name}.warc.gz"}) for name in names]
+    storage, parts, graph = dedup_job(out, names)
+    docs = graph[DOCUMENTS]["documents"]
     # The first parts of the largest corpus are this corpus (hard links); a last, shorter part is written.
-    os.makedirs(os.path.dirname(os.path.join(out, documents_path(names[0]))), exist_ok=True)
+    os.makedirs(os.path.join(out, docs.folder), exist_ok=True)
     full = total // args.part_docs
     for name in names[:full]:
-        os.link(os.path.join(corpus, documents_path(name)), os.path.join(out, documents_path(name)))
+        os.link(os.path.join(corpus, docs.path(name)), os.path.join(out, docs.path(name)))
     if full < len(names):
-        _gen_init(out, stream, n_words, total, args.part_docs, args.changes)
+        _gen_init(out, docs.pattern, stream, n_words, total, args.part_docs, args.changes)
         _gen_part((full, names[full]))
 
-    # As pipeline.job.job_steps builds them (the dedup steps only).
-    buckets = BucketsStep(storage, partitions(spec, parts), parts, spec.dedup.threshold)
-    steps = [DedupKeysStep(spec, storage, parts), buckets, ComponentsStep(storage, buckets)]
-    steps.append(DedupStep(spec, storage, parts))
+    # The dedup steps of the job's graph, run as jobs.run.run_job runs them.
+    order = [step.name for step in graph.steps]
+    steps = graph.steps[order.index(DedupKeysStep.name) : order.index(DedupStep.name) + 1]
+    buckets = graph[BucketsStep.name]
 
     results: dict[str, StepResult] = {}
     start = time.perf_counter()
     for step in steps:
-        if isinstance(step, ComponentsStep):
-            res = step.run(ray=session)
-        else:
-            res = run_step(step, storage, ray=session)
+        graph.start(storage, step)
+        res = step.run(ray=session)
+        graph.finish(storage, step)
         log.info(
             "e2e %d: step %s %d rows in, %d out, %d parts, %.1fs, worker peak %.0f MB",
             total,
@@ -534,11 +556,9 @@ def run_sizes(
     args: argparse.Namespace, corpus: str, tmp: str, stream: list[str], n_words: int
 ) -> dict[str, Any]:
     """Every size, smallest first, on one local Ray (in the child process: a clean driver)."""
-    from pipeline.config import parse_job
-    from pipeline.job import RaySession
+    from jobs.run import RaySession
 
-    spec = parse_job({"output": tmp, "sources": [{"paths": ["/nonexistent"]}], "images": {"fetch": False}})
-    session = RaySession(spec, None)
+    session = RaySession(dedup_spec(tmp), None)
     out: dict[str, Any] = {}
     try:
         t0 = time.perf_counter()

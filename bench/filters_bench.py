@@ -1,6 +1,7 @@
 """Benchmark: Loom's heuristic quality rules vs datatrove's, on real pages; and language id.
 
-    .venv/bin/python bench/filters.py [--quick] [--docs N] [--datatrove-copies K] [--reps R] [--data-dir DIR]
+    .venv/bin/python bench/filters_bench.py [--quick] [--docs N] [--datatrove-copies K] [--reps R]
+        [--data-dir DIR]
 
 **Documents.** Real text, as Loom's extractor makes it: the 130 Mozilla Readability articles
 (``html/readability/test-pages/*/expected.html`` through ``pipeline.extract.extract_html``) and the
@@ -53,19 +54,19 @@ from typing import Any
 
 import pyarrow as pa
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's packages, not another's
+
+from filters.base import joined_text
+from filters.config import C4Config, FineWebConfig, GopherQualityConfig, GopherRepetitionConfig
+from filters.heuristics import C4Rules, FineWebRules, GopherQuality, GopherRepetition
+from filters.text import has_cjk
+from pipeline.config import ExtractConfig
+from pipeline.extract import extract_html
+from pipeline.schema import DOC_SCHEMA, DROP_REASON, empty_meta
+from pipeline.sources.commoncrawl import RAW_SCHEMA, HtmlToDocuments, nodes_to_lists, read_archive
+from pipeline.stage import apply_stages
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from filters.base import joined_text  # noqa: E402
-from filters.config import C4Config, FineWebConfig, GopherQualityConfig, GopherRepetitionConfig  # noqa: E402
-from filters.heuristics import C4Rules, FineWebRules, GopherQuality, GopherRepetition  # noqa: E402
-from filters.text import has_cjk  # noqa: E402
-from pipeline.config import ExtractConfig  # noqa: E402
-from pipeline.extract import extract_html  # noqa: E402
-from pipeline.schema import DOC_SCHEMA, DROP_REASON, empty_meta  # noqa: E402
-from pipeline.sources.commoncrawl import RAW_SCHEMA, HtmlToDocuments, nodes_to_lists, read_archive  # noqa: E402
-from pipeline.stage import apply_stages  # noqa: E402
-
 DATA_DIR = ROOT.parent / "shared" / "data"
 PAGES = Path("html") / "readability" / "test-pages"
 WARCS = (Path("warc") / "resiliparse" / "warcfile.warc.gz", Path("warc") / "dolma" / "sample-0000.warc.gz")

@@ -1,6 +1,6 @@
 """Benchmark: images/s through Loom's acquisition stage vs img2dataset run alone, same URLs, same server.
 
-    .venv/bin/python bench/images.py [--quick] [--urls N] [--threads T] [--rounds R]
+    .venv/bin/python bench/images_bench.py [--quick] [--urls N] [--threads T] [--rounds R]
 
 Images: the real photos of ``../shared/data/images/conceptual-captions-openimages`` and
 ``../shared/data/images/img2dataset-resize`` (25 JPEGs, 123-680 px a side), served by Loom's
@@ -18,8 +18,10 @@ Three figures, every tool with the same settings (T threads, ``image_size`` 1024
 * ``loom_images_s`` — ``pipeline.images.fetch.fetch_urls``: img2dataset's ``Downloader`` behind Loom's
   request guard, the pixel pre-check and the status classification, the bytes kept in memory;
 * ``loom_step_images_s`` — the images and image_table steps (``ImagesStep.run_part`` then
-  ``ImageTableStep.run_part``): the URLs read from a documents parquet, bucketed, fetched, the fetch
-  log written, the image table built.
+  ``ImageTableStep.run_part``) of a job on a pairs table of the URLs, its graph built as ``loom run``
+  builds it (``jobs.run.plan_job``): the URLs read from the kept documents, bucketed, fetched, the
+  fetch log written, the image table built. The steps the graph puts before them (``documents``,
+  then ``filters`` when on) run first, untimed.
 
 After one warm-up run each, the tools take turns for R rounds (the order flips every round) so that
 machine noise hits all of them alike; each figure is the median over the rounds.
@@ -50,16 +52,19 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.config import ImagesConfig, JobSpec, parse_job
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's packages, not another's
+
+from jobs.run import plan_job
+from jobs.spec import JobSpec, parse_job
+from pipeline.config import ImagesConfig
+from pipeline.graph import Graph
 from pipeline.images.fetch import fetch_urls
 from pipeline.images.serve import ImageServer
-from pipeline.images.table import ImagesStep, ImageTableStep
-from pipeline.runner import Part, PartStats, marker_path
-from pipeline.schema import DOC_SCHEMA, doc_id, empty_meta
-from pipeline.steps import DOCUMENTS, documents_path
+from pipeline.images.table import IMAGE_TABLE, IMAGES
 from pipeline.storage import Storage
 
-DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = ROOT.parent / "shared" / "data"
 IMAGE_DIRS = ("conceptual-captions-openimages", "img2dataset-resize")
 WARMUP_URLS = 100
 
@@ -220,53 +225,50 @@ def run_loom_fetch(urls: list[str], work: Path, threads: int) -> Run:
     return Run(seconds, ok)
 
 
-def write_documents(urls: list[str], root: Path, cfg: ImagesConfig) -> tuple[JobSpec, Storage, list[Part]]:
-    """A job spec, an output root holding a documents part of ``pair`` documents (one per URL) with
-    its marker, and the documents parts: what the images step finds after the documents step."""
+def plan_after_documents(urls: list[str], work: Path, cfg: ImagesConfig) -> tuple[JobSpec, Storage, Graph]:
+    """A pairs table of the URLs (one caption each), a job on it planned as ``loom run`` plans it
+    (``jobs.run.plan_job``), and the steps its graph puts before the images step run as the job runs
+    them: ``documents``, then ``filters`` when the spec has them on (the default)."""
+    table = work / "pairs.parquet"
+    captions = [f"A photograph of a scene, number {k}." for k in range(len(urls))]
+    pq.write_table(pa.table({"url": urls, "caption": captions}), table)
     spec = parse_job(
         {
-            "output": str(root),
-            "sources": [{"type": "pairs", "name": "pairs", "paths": [str(root / "pairs.parquet")]}],
+            "output": str(work / "loom-out"),
+            "sources": [{"type": "pairs", "name": "pairs", "paths": [str(table)]}],
             "images": cfg.model_dump(mode="json"),
         }
     )
-    docs = [
-        {
-            "id": doc_id("pairs", url, str(k)),
-            "source": "pairs",
-            "kind": "pair",
-            "url": url,
-            "texts": [None, f"caption {k}"],
-            "images": [{"url": url, "sha256": None, "width": None, "height": None, "alt": None}, None],
-            "meta": empty_meta(),
-        }
-        for k, url in enumerate(urls)
-    ]
-    storage = Storage(str(root))
-    part = Part("pairs-00000", {"source": 0, "path": str(root / "pairs.parquet")})
-    storage.write_parquet(documents_path(part.name), pa.Table.from_pylist(docs, schema=DOC_SCHEMA))
-    stats = PartStats(rows_in=len(urls), rows_out=len(urls), extra={"images": len(urls)})
-    storage.write_json(marker_path(DOCUMENTS, part.name), stats.to_json())
-    return spec, storage, [part]
+    storage, _, graph = plan_job(spec)
+    for step in graph.steps[: [s.name for s in graph.steps].index(IMAGES)]:
+        graph.start(storage, step)
+        res = step.run(ray=None)
+        graph.finish(storage, step)
+        if res.stats.rows_out != len(urls):
+            raise RuntimeError(f"step {step.name} kept {res.stats.rows_out} of {len(urls)} pairs")
+    return spec, storage, graph
 
 
 def run_loom_step(urls: list[str], work: Path, threads: int) -> Run:
-    """The images and image_table steps on one part: documents parquet → fetch → fetch log → image table."""
-    root = work / "loom-out"
-    spec, storage, doc_parts = write_documents(urls, root, loom_config(threads, len(urls)))
+    """The images and image_table steps of the job's graph, timed, after the steps before them
+    (untimed): the kept documents read, their URLs bucketed, fetched, the fetch log written, the
+    image table built."""
+    spec, storage, graph = plan_after_documents(urls, work, loom_config(threads, len(urls)))
     assert spec.images.threads == threads
-    step = ImagesStep(spec, storage, doc_parts)
+    step, table = graph[IMAGES], graph[IMAGE_TABLE]
     parts = step.parts()
     assert len(parts) == 1, f"{len(parts)} fetch parts, expected one"
+    graph.start(storage, step)
+    graph.start(storage, table)
     start = time.perf_counter()
     stats = step.run_part(parts[0])
-    table = ImageTableStep(step)
     distinct = table.run_part(table.parts()[0]).extra["distinct_images"]
     seconds = time.perf_counter() - start
     if stats.drops:
         log.warning("loom step: failures %s", dict(stats.drops))
     log.debug("loom step: %d ok, %d distinct images", stats.rows_out, distinct)
-    shutil.rmtree(root, ignore_errors=True)
+    shutil.rmtree(spec.output, ignore_errors=True)
+    (work / "pairs.parquet").unlink()
     return Run(seconds, stats.rows_out)
 
 

@@ -1,6 +1,6 @@
 """Benchmark: Loom's ``extract_html`` vs bare resiliparse vs trafilatura on real article pages.
 
-    .venv/bin/python bench/extract.py [--quick] [--reps N] [--pages-dir DIR]
+    .venv/bin/python bench/extract_bench.py [--quick] [--reps N] [--pages-dir DIR]
 
 Pages: the 130 Mozilla Readability test pages (``../shared/data/html/readability/test-pages``);
 ground truth is each page's ``expected.html`` (Readability's main content).
@@ -45,6 +45,8 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 from selectolax.lexbor import LexborHTMLParser
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's packages, not another's
 
 from pipeline.config import ExtractConfig
 from pipeline.extract import Extraction, ImageRef, _best_from_srcset, _declared_too_small, extract_html
