@@ -14,6 +14,7 @@ from jobs.cli import main
 from jobs.demo import IMAGE_PORT, build_demo_pairs
 from pipeline.storage import Storage
 from shards.validate import validate_output
+from tests.jobs.test_plan import DEMO_STEPS
 
 
 def test_the_same_arguments_give_the_same_pair_table(tmp_path):
@@ -28,22 +29,7 @@ def test_loom_demo_fetches_the_pairs_images_once_and_puts_them_in_the_shards(loc
     assert main(["demo", "--out", str(out), "--pages", "40"]) == 0
     assert "done: " in capsys.readouterr().out
     stats = json.loads((out / "result/stats.json").read_text())
-    assert stats["step_order"] == [
-        "documents",
-        "filters",
-        "images",
-        "image_table",
-        "clip",
-        "join",
-        "clip_filters",
-        "dedup_keys",
-        "dedup_buckets",
-        "dedup_components",
-        "dedup",
-        "tokenizer",
-        "tokens",
-        "shards",
-    ]
+    assert stats["step_order"] == DEMO_STEPS
     steps = stats["steps"]
     assert steps["documents"]["drops"]["bad_url"] == steps["documents"]["drops"]["empty_caption"] == 1
     assert steps["images"]["rows_in"] == 30  # 34 pair rows, the logo's URL five times
