@@ -33,13 +33,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from jobs.plan import plan_data, render_plan
+    from jobs.plan import MissingInputs, plan_data, render_plan
 
     spec = load_job(args.job, output=_out(args.out))
     if args.json:
         sys.stdout.write(json.dumps(plan_data(spec), indent=1) + "\n")
-    else:
-        sys.stdout.write("\n".join(render_plan(spec)) + "\n")
+        return 0
+    try:
+        lines = render_plan(spec)
+    except MissingInputs as err:  # the graph still shows; the error is the usual one line
+        sys.stdout.write("\n".join(err.lines[:-1]) + "\n")
+        raise
+    sys.stdout.write("\n".join(lines) + "\n")
     return 0
 
 

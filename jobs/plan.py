@@ -9,10 +9,27 @@ from __future__ import annotations
 
 from typing import Any
 
+from jobs.graph import build_graph, inputs_record
 from jobs.run import plan_job, refusal
-from jobs.spec import JobSpec
+from jobs.spec import JobSpec, JobSpecError
 from pipeline.graph import Graph, StepState
 from pipeline.storage import Storage
+
+
+class MissingInputs(JobSpecError):
+    """The spec is valid but its inputs are not there: the plan shows the graph, and exits 2."""
+
+    def __init__(self, why: str, lines: list[str]):
+        super().__init__(why)
+        self.lines = lines
+
+
+def _graph_without_inputs(spec: JobSpec, why: str) -> list[str]:
+    """The graph of a job whose inputs are missing: its steps, no parts, and why it cannot run."""
+    storage = Storage(spec.output)
+    graph = build_graph(spec, storage, [], inputs_record([], []))
+    lines = plan_lines(spec, storage, graph, None, None)[:-1]
+    return [*lines, f"cannot run: {why}"]
 
 
 def plan_data(spec: JobSpec) -> dict[str, Any]:
@@ -40,21 +57,30 @@ def _parts(st: StepState) -> str:
 
 
 def render_plan(spec: JobSpec) -> list[str]:
-    """The plan as lines of text, one step per line (never cut to the terminal's width)."""
-    storage, parts, graph = plan_job(spec)
+    """The plan as lines of text, one step per line (never cut to the terminal's width). Inputs that
+    are not there raise :class:`MissingInputs`, which holds the graph without them."""
+    try:
+        storage, parts, graph = plan_job(spec)
+    except JobSpecError as err:
+        raise MissingInputs(str(err), _graph_without_inputs(spec, str(err))) from None
     return plan_lines(spec, storage, graph, len(parts), refusal(spec, storage, parts, graph))
 
 
-def plan_lines(spec: JobSpec, storage: Storage, graph: Graph, inputs: int, refused: str | None) -> list[str]:
+def plan_lines(
+    spec: JobSpec, storage: Storage, graph: Graph, inputs: int | None, refused: str | None
+) -> list[str]:
+    """``inputs``: how many input files (None: they are missing, so no step's parts are known)."""
     states = graph.states(storage)
     rows = [("#", "step", "reads", "writes", "parts", "state")]
     for i, (step, st) in enumerate(zip(graph.steps, states, strict=True), 1):
-        reads = ", ".join(str(d) for d in step.inputs.values()) or f"{inputs} input files"
+        files = "the input files" if inputs is None else f"{inputs} input files"
+        reads = ", ".join(str(d) for d in step.inputs.values()) or files
         writes = ", ".join(step.outputs)
         state = f"{st.status}: {st.reason}" if st.reason else st.status
-        rows.append((str(i), step.name, reads, writes, _parts(st), state))
+        rows.append((str(i), step.name, reads, writes, _parts(st) if inputs is not None else "?", state))
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]) - 1)]
-    lines = [f"job {spec.name!r}: {inputs} input files -> {storage.uri()}"]
+    files = "inputs missing" if inputs is None else f"{inputs} input files"
+    lines = [f"job {spec.name!r}: {files} -> {storage.uri()}"]
     for r in rows:
         lines.append("  " + "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=False)) + "  " + r[-1])
     stale = [s.name for s in states if s.status == "stale"]

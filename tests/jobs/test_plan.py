@@ -113,3 +113,12 @@ def test_a_bad_spec_is_one_line_and_exit_2(tmp_path, capsys):
     assert main(["plan", str(spec)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.endswith("shards.max_sample: unknown key") and "\n" not in err
+
+
+def test_missing_inputs_still_show_the_graph_then_one_line_and_exit_2(tmp_path, capsys):
+    spec = tmp_path / "demo.toml"
+    spec.write_text((Path(__file__).resolve().parents[2] / "jobs" / "demo.toml").read_text())
+    assert main(["plan", str(spec)]) == 2
+    out, err = capsys.readouterr()
+    assert [line.split()[1] for line in out.splitlines()[2:]] == DEMO_STEPS
+    assert err.strip().startswith("loom: error: sources.0.paths: no file matches")
