@@ -44,9 +44,9 @@ from pipeline.clip.model import ClipEncoder, model_id
 from pipeline.documents import table_counts
 from pipeline.images.table import table_bucket, table_part
 from pipeline.runner import Part
-from pipeline.schema import DOC_SCHEMA, LEDGER_SCHEMA, SCORE_FIELDS
-from pipeline.stage import Resources
-from pipeline.step import Data, DocumentStep, Processed
+from pipeline.schema import DROP_REASON, SCORE_FIELDS
+from pipeline.stage import DROP_DETAIL, Resources
+from pipeline.step import Data, DocumentStep, Processed, marked_documents
 from pipeline.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -132,6 +132,7 @@ class ClipFiltersStep(DocumentStep):
     ``images`` (a row per image removed from a kept document: rule, score, threshold)."""
 
     name = CLIP_FILTERS
+    drop_stage = "clip"
 
     def __init__(
         self,
@@ -213,7 +214,7 @@ class ClipFiltersStep(DocumentStep):
         nsfw = (
             dict(zip(vectors, scorer.nsfw(np.stack(list(vectors.values()))), strict=True)) if scorer else {}
         )
-        kept, ledger, image_ledger = [], [], []
+        kept, image_ledger = [], []
         removed_by: Counter = Counter()
         scored = 0
         for di, d in enumerate(docs):
@@ -272,16 +273,7 @@ class ClipFiltersStep(DocumentStep):
             meta["scores"] = doc_scores
             if drop is not None:
                 detail = json.dumps({"score": round(drop[1], 6), "threshold": drop[2]})
-                ledger.append(
-                    {
-                        "id": d["id"],
-                        "url": d["url"],
-                        "step": CLIP_FILTERS,
-                        "stage": "clip",
-                        "reason": f"clip_{drop[0]}",
-                        "detail": detail,
-                    }
-                )
+                kept.append({**d, DROP_REASON: f"clip_{drop[0]}", DROP_DETAIL: detail})
                 continue
             out = {**d, "meta": meta}
             if len(kept_positions) < len(d["images"]):
@@ -291,16 +283,15 @@ class ClipFiltersStep(DocumentStep):
                     out["kind"] = "text"
                     out["texts"], out["images"] = ["\n\n".join(t for t in out["texts"] if t)], [None]
             kept.append(out)
-        table = pa.Table.from_pylist(kept, schema=DOC_SCHEMA)
+        table = marked_documents(kept)  # the pairs it drops marked, for the ledger
         self.storage.write_parquet(
             self["images"].path(part.name), pa.Table.from_pylist(image_ledger, schema=IMAGE_LEDGER_SCHEMA)
         )
         return Processed(
             table,
-            pa.Table.from_pylist(ledger, schema=LEDGER_SCHEMA),
             extra={
                 "images_scored": scored,
                 "images_removed": dict(sorted(removed_by.items())),
-                **table_counts(table),
+                **table_counts(table.filter(pc.is_null(table[DROP_REASON]))),
             },
         )

@@ -173,4 +173,4 @@ class FiltersStep(DocumentStep):
             counters.update(getattr(st, "counters", Counter()))
         if counters:
             extra["counters"] = dict(counters)
-        return Processed(result, ledger, extra=extra)
+        return Processed(result, dropped=ledger, extra=extra)

@@ -25,9 +25,14 @@ from typing import Any
 import pyarrow as pa
 
 from pipeline.runner import Part, PartStats, RayContext, StepResult, run_step
-from pipeline.schema import LEDGER_SCHEMA
-from pipeline.stage import Resources
+from pipeline.schema import DOC_SCHEMA, DROP_REASON
+from pipeline.stage import DROP_DETAIL, Resources, split_dropped
 from pipeline.storage import Storage
+
+#: Documents with the two drop columns: what :func:`marked_documents` builds.
+MARKED_SCHEMA = pa.schema(
+    [*DOC_SCHEMA, pa.field(DROP_REASON, pa.string()), pa.field(DROP_DETAIL, pa.string())]
+)
 
 
 @dataclass(frozen=True)
@@ -111,13 +116,24 @@ def document_parts(doc_parts: list[Part]) -> list[Part]:
     return [Part(p.name, {"index": i}) for i, p in enumerate(doc_parts)]
 
 
+def marked_documents(rows: list[dict[str, Any]]) -> pa.Table:
+    """Document dicts as a table; a row whose ``_drop_reason`` is set (``_drop_detail``: more about
+    it) is a dropped document, which :class:`DocumentStep` moves to the ledger."""
+    return pa.Table.from_pylist(rows, schema=MARKED_SCHEMA)
+
+
 @dataclass
 class Processed:
-    """What :meth:`DocumentStep.process` made of one part's documents."""
+    """What :meth:`DocumentStep.process` made of one part's documents.
 
-    documents: pa.Table
-    ledger: pa.Table | None = None  # LEDGER_SCHEMA rows: every row dropped, with stage and reason
-    drops: Counter | None = None  # the dropped documents by reason (default: the ledger's reasons)
+    A document it drops is marked (a ``_drop_reason`` column, as stages do): the template moves it
+    to the ledger, stage :attr:`DocumentStep.drop_stage`, and counts it by reason. ``ledger`` holds
+    other rows the step records (an image taken out of a kept document); they are not drops."""
+
+    documents: pa.Table  # kept documents, and dropped ones marked with ``_drop_reason``
+    dropped: pa.Table | None = None  # LEDGER_SCHEMA rows of documents its stages already dropped
+    ledger: pa.Table | None = None  # LEDGER_SCHEMA rows that are not drops (images removed)
+    drops: Counter | None = None  # the dropped documents by reason (default: marked + dropped)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -127,6 +143,8 @@ class DocumentStep(Step):
 
     #: The columns :meth:`process` reads (None: all).
     columns: list[str] | None = None
+    #: The ``stage`` of the ledger rows of the documents this step drops (default: its name).
+    drop_stage: str = ""
 
     def __init__(self, storage: Storage, doc_parts: list[Part], documents: Data, **inputs: Data | None):
         super().__init__(storage, documents=documents, **inputs)
@@ -143,8 +161,11 @@ class DocumentStep(Step):
     def run_part(self, part: Part) -> PartStats:
         docs = self.storage.read_parquet(self.inputs["documents"].path(part.name), self.columns)
         out = self.process(docs, part)
-        ledger = out.ledger if out.ledger is not None else LEDGER_SCHEMA.empty_table()
-        self.storage.write_parquet(self.outputs["documents"].path(part.name), out.documents)
+        split = split_dropped(out.documents, self.name, self.drop_stage or self.name)
+        dropped = pa.concat_tables([t for t in (out.dropped, split.dropped) if t is not None])
+        others = [out.ledger] if out.ledger is not None and out.ledger.num_rows else []
+        ledger = pa.concat_tables([dropped, *others]) if others else dropped
+        self.storage.write_parquet(self.outputs["documents"].path(part.name), split.kept)
         self.storage.write_parquet(self.outputs["ledger"].path(part.name), ledger)
-        drops = out.drops if out.drops is not None else Counter(ledger["reason"].to_pylist())
-        return PartStats(rows_in=docs.num_rows, rows_out=out.documents.num_rows, drops=drops, extra=out.extra)
+        drops = out.drops if out.drops is not None else Counter(dropped["reason"].to_pylist())
+        return PartStats(rows_in=docs.num_rows, rows_out=split.kept.num_rows, drops=drops, extra=out.extra)

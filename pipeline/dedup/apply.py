@@ -21,7 +21,7 @@ from pipeline.dedup.keys import RULES, node_id, nodes_of
 from pipeline.documents import table_counts
 from pipeline.runner import Part
 from pipeline.schema import DROP_REASON, LEDGER_SCHEMA
-from pipeline.stage import DROP_DETAIL, split_dropped
+from pipeline.stage import DROP_DETAIL
 from pipeline.step import Data, DocumentStep, Processed
 from pipeline.storage import Storage
 
@@ -88,10 +88,9 @@ class DedupStep(DocumentStep):
                 json.dumps({"cluster": cluster_id(label), "kept": node_id(label)}) if dropped else None
             )
         marked = docs.append_column(DROP_REASON, pa.array(reasons, pa.string()))
-        out = split_dropped(
-            marked.append_column(DROP_DETAIL, pa.array(details, pa.string())), self.name, self.name
-        )
-        return Processed(out.kept, out.dropped, extra={**table_counts(out.kept), "clusters": clusters})
+        marked = marked.append_column(DROP_DETAIL, pa.array(details, pa.string()))
+        kept = docs.filter(pc.is_null(marked[DROP_REASON]))
+        return Processed(marked, extra={**table_counts(kept), "clusters": clusters})
 
 
 def removed_ids(storage: Storage) -> pa.Table:

@@ -18,8 +18,9 @@ import pyarrow.compute as pc
 from pipeline.documents import table_counts
 from pipeline.images.table import image_urls
 from pipeline.runner import Part
-from pipeline.schema import DOC_SCHEMA, LEDGER_SCHEMA
-from pipeline.step import Data, DocumentStep, Processed
+from pipeline.schema import DROP_REASON, LEDGER_SCHEMA
+from pipeline.stage import DROP_DETAIL
+from pipeline.step import Data, DocumentStep, Processed, marked_documents
 from pipeline.storage import Storage
 
 JOIN = "join"
@@ -30,6 +31,7 @@ class JoinStep(DocumentStep):
     documents parts whose images were fetched (the others pass through as they are)."""
 
     name = JOIN
+    drop_stage = "document"
 
     def __init__(
         self, storage: Storage, doc_parts: list[Part], documents: Data, log: Data, fetching: list[Part]
@@ -55,25 +57,23 @@ class JoinStep(DocumentStep):
     def process(self, docs: pa.Table, part: Part) -> Processed:
         fetching = part.name in self._fetching
         results = self._results(sorted(set(image_urls(docs).to_pylist()))) if fetching else {}
-        kept, ledger = [], []
+        rows, removed_images = [], []
         for doc in docs.to_pylist():
-            out = attach(doc, results, ledger) if fetching else doc
-            if out is not None:
-                kept.append(out)
-        removed = Counter(r["reason"] for r in ledger if r["stage"] == "image")
-        table = pa.Table.from_pylist(kept, schema=DOC_SCHEMA)
-        dropped = pa.Table.from_pylist(ledger, schema=LEDGER_SCHEMA)
+            rows.append(attach(doc, results, removed_images) if fetching else doc)
+        table = marked_documents(rows)
+        kept = table.filter(pc.is_null(table[DROP_REASON]))
+        removed = Counter(r["reason"] for r in removed_images)
         return Processed(
             table,
-            dropped,
-            drops=Counter(r["reason"] for r in ledger if r["stage"] == "document"),
-            extra={**table_counts(table), "images_removed": dict(removed)},
+            ledger=pa.Table.from_pylist(removed_images, schema=LEDGER_SCHEMA),
+            extra={**table_counts(kept), "images_removed": dict(removed)},
         )
 
 
-def attach(doc: dict[str, Any], results: dict[str, dict[str, Any]], ledger: list[dict]) -> dict | None:
-    """``doc`` with its fetched images (sha256, stored size), failed ones removed and recorded in
-    ``ledger``; None when the document itself goes (a pair whose image failed)."""
+def attach(doc: dict[str, Any], results: dict[str, dict[str, Any]], removed: list[dict]) -> dict:
+    """``doc`` with its fetched images (sha256, stored size), the failed ones taken out and recorded
+    in ``removed`` (ledger rows, stage ``image``); marked dropped (``_drop_reason``) when the document
+    itself goes: a pair whose image failed, a page left with nothing."""
     texts: list[str | None] = []
     images: list[dict | None] = []
     for text, image in zip(doc["texts"], doc["images"], strict=True):
@@ -91,12 +91,10 @@ def attach(doc: dict[str, Any], results: dict[str, dict[str, Any]], ledger: list
             continue
         reason = f"image_{got['status']}"
         if doc["kind"] == "pair":
-            ledger.append(_ledger_row(doc["id"], doc["url"], "document", reason, got["error"]))
-            return None
-        ledger.append(_ledger_row(doc["id"], image["url"], "image", reason, got["error"]))
+            return {**doc, DROP_REASON: reason, DROP_DETAIL: got["error"]}
+        removed.append(_ledger_row(doc["id"], image["url"], "image", reason, got["error"]))
     if not texts:
-        ledger.append(_ledger_row(doc["id"], doc["url"], "document", "no_content_left", None))
-        return None
+        return {**doc, DROP_REASON: "no_content_left", DROP_DETAIL: None}
     kind = doc["kind"] if any(im is not None for im in images) else "text"
     return {**doc, "kind": kind, "texts": texts, "images": images}
 

@@ -62,10 +62,10 @@ def test_an_interleaved_document_with_no_image_left_becomes_text():
     assert out["kind"] == "text" and out["texts"] == ["caption"] and out["images"] == [None]
 
 
-def test_a_pair_whose_image_failed_is_dropped():
+def test_a_pair_whose_image_failed_is_marked_dropped_with_the_reason():
     doc = {"id": "p", "url": "x", "kind": "pair", "texts": [None, "a cat"], "images": [image("x"), None]}
-    ledger = []
-    assert attach(doc, {"x": GONE}, ledger) is None
-    assert [(r["stage"], r["reason"]) for r in ledger] == [("document", "image_http_404")]
-    assert attach(doc, {}, ledger := []) is None  # never fetched: recorded too
-    assert ledger[0]["reason"] == "image_not_fetched"
+    removed = []
+    out = attach(doc, {"x": GONE}, removed)
+    assert (out["_drop_reason"], out["_drop_detail"]) == ("image_http_404", "HTTP Error 404: Not Found")
+    assert removed == []  # the document goes whole: no image row
+    assert attach(doc, {}, [])["_drop_reason"] == "image_not_fetched"  # never fetched: recorded too
