@@ -42,7 +42,7 @@ from pipeline.clip.config import ClipConfig
 from pipeline.clip.images import gpus_per_actor, read_embeddings
 from pipeline.clip.model import ClipEncoder, model_id
 from pipeline.documents import table_counts
-from pipeline.images.table import table_bucket, table_part
+from pipeline.images.table import files_holding
 from pipeline.runner import Part
 from pipeline.schema import DROP_REASON, SCORE_FIELDS
 from pipeline.stage import DROP_DETAIL, Resources
@@ -170,13 +170,11 @@ class ClipFiltersStep(DocumentStep):
     def _lookup(self, shas: list[str]) -> tuple[dict[str, np.ndarray], dict[str, tuple[int, int]]]:
         """sha256 → embedding, and sha256 → original (width, height), for these images."""
         vectors = read_embeddings(self.storage, self.inputs["embeddings"], shas)
-        table = self.inputs["table"]
-        parts = self.storage.list(table.folder, ".parquet")
-        if not vectors or not parts:
+        files = files_holding(self.storage, self.inputs["table"], shas)
+        if not vectors or not files:
             return vectors, {}
-        buckets = sorted({table_bucket(h, len(parts)) for h in shas})
         sizes = self.storage.read_parquets(
-            [table.path(table_part(b)) for b in buckets],
+            files,
             ["sha256", "original_width", "original_height"],
             pc.field("sha256").isin(pa.array(shas, pa.string())),
         )

@@ -42,7 +42,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     try:
         lines = render_plan(spec)
     except MissingInputs as err:  # the graph still shows; the error is the usual one line
-        sys.stdout.write("\n".join(err.lines[:-1]) + "\n")
+        sys.stdout.write("\n".join(err.lines) + "\n")
         raise
     sys.stdout.write("\n".join(lines) + "\n")
     return 0

@@ -17,19 +17,18 @@ from pipeline.storage import Storage
 
 
 class MissingInputs(JobSpecError):
-    """The spec is valid but its inputs are not there: the plan shows the graph, and exits 2."""
+    """The spec is valid but its inputs are not there: ``lines`` is the graph without them."""
 
     def __init__(self, why: str, lines: list[str]):
         super().__init__(why)
         self.lines = lines
 
 
-def _graph_without_inputs(spec: JobSpec, why: str) -> list[str]:
-    """The graph of a job whose inputs are missing: its steps, no parts, and why it cannot run."""
+def _graph_without_inputs(spec: JobSpec) -> list[str]:
+    """The graph of a job whose inputs are missing: its steps with no parts, no summary line."""
     storage = Storage(spec.output)
     graph = build_graph(spec, storage, [], inputs_record([], []))
-    lines = plan_lines(spec, storage, graph, None, None)[:-1]
-    return [*lines, f"cannot run: {why}"]
+    return plan_lines(spec, storage, graph, None, None)[:-1]
 
 
 def plan_data(spec: JobSpec) -> dict[str, Any]:
@@ -62,7 +61,7 @@ def render_plan(spec: JobSpec) -> list[str]:
     try:
         storage, parts, graph = plan_job(spec)
     except JobSpecError as err:
-        raise MissingInputs(str(err), _graph_without_inputs(spec, str(err))) from None
+        raise MissingInputs(str(err), _graph_without_inputs(spec)) from None
     return plan_lines(spec, storage, graph, len(parts), refusal(spec, storage, parts, graph))
 
 

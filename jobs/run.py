@@ -42,12 +42,12 @@ class JobOutcome:
     tokenizer: str | None = None  # the tokenizer.json of the ids, when the job tokenized
 
 
-def job_record(spec: JobSpec, parts: list[Part]) -> dict[str, Any]:
+def job_record(spec: JobSpec, graph: Graph) -> dict[str, Any]:
     """What makes an output root this job's: the exact inputs and the versions (``job.json``)."""
     return {
         "name": spec.name,
         "fingerprint": spec.fingerprint(),
-        "inputs": inputs_record(parts, [_size(p.args["path"]) for p in parts]),
+        "inputs": graph.base["inputs"],
         "loom_version": __version__,
         "format_version": FORMAT_VERSION,
     }
@@ -65,7 +65,7 @@ def refusal(spec: JobSpec, storage: Storage, parts: list[Part], graph: Graph) ->
         if storage.is_empty():
             return None
         return f"{storage.uri()}: not empty and not a Loom output; choose a new output (--out)"
-    mine, theirs = job_record(spec, parts), storage.read_json(JOB_FILE)
+    mine, theirs = job_record(spec, graph), storage.read_json(JOB_FILE)
     where = storage.uri()
     every = f"every step would rerun ({', '.join(s.name for s in graph.steps)})"
     if theirs.get("inputs") != mine["inputs"]:
@@ -89,7 +89,7 @@ def guard_output(spec: JobSpec, storage: Storage, parts: list[Part], graph: Grap
     why = refusal(spec, storage, parts, graph)
     if why:
         raise JobSpecError(why)
-    storage.write_json(JOB_FILE, {**job_record(spec, parts), "spec": spec.model_dump(mode="json")})
+    storage.write_json(JOB_FILE, {**job_record(spec, graph), "spec": spec.model_dump(mode="json")})
 
 
 class RaySession:
@@ -131,6 +131,12 @@ class RaySession:
             self._owned = False
 
 
+def forget_results(storage: Storage) -> None:
+    """Until the shards are rewritten, the output holds no result: no manifest, no stats."""
+    for name in (MANIFEST, STATS_FILE):
+        storage.delete(name)
+
+
 def reopen_image_retries(storage: Storage, graph: Graph) -> int:
     """``--retry-images``: reopen the fetch parts whose log holds retryable failures (they fetch only
     those again) and every part of the steps that read them. Returns how many fetch parts reopened."""
@@ -141,8 +147,7 @@ def reopen_image_retries(storage: Storage, graph: Graph) -> int:
     for n in reopened:
         storage.delete(f"work/{IMAGES}/{n}")
     if reopened:
-        for done_file in (MANIFEST, STATS_FILE):  # until the shards are rewritten, no result
-            storage.delete(done_file)
+        forget_results(storage)
         for step in graph.after(IMAGES):
             step.reopen()
     log.info("--retry-images: %d fetch parts hold retryable failures", len(reopened))
@@ -169,8 +174,7 @@ def run_job(
     stale = graph.stale(storage)
     if stale:
         log.info("steps to rerun: %s", ", ".join(f"{n} ({why})" for n, why in stale.items()))
-        for done_file in (MANIFEST, STATS_FILE):  # until the shards are rewritten, no result
-            storage.delete(done_file)
+        forget_results(storage)
     if retry_images and IMAGES in graph:
         reopen_image_retries(storage, graph)
     session = RaySession(spec, address) if use_ray else None

@@ -47,6 +47,7 @@ class Graph:
     def __init__(self, base: dict[str, Any] | None = None):
         self.steps: list[Step] = []
         self.base = base or {}
+        self._fingerprints: dict[str, str] | None = None
 
     def add(self, step: Step) -> Step:
         names = {s.name for s in self.steps}
@@ -57,6 +58,7 @@ class Graph:
             if data not in outputs:
                 raise ValueError(f"step {step.name}: input {role} ({data}) is no output of an earlier step")
         self.steps.append(step)
+        self._fingerprints = None
         return step
 
     def __getitem__(self, name: str) -> Step:
@@ -85,40 +87,48 @@ class Graph:
 
     def fingerprints(self) -> dict[str, str]:
         """Each step's fingerprint: its settings and the fingerprints of the steps it reads."""
-        fps: dict[str, str] = {}
-        for step in self.steps:
-            inputs = {role: [str(d), fps[d.step]] for role, d in sorted(step.inputs.items())}
-            fps[step.name] = _hash({"settings": self.settings_hash(step), "inputs": inputs})
-        return fps
+        if self._fingerprints is None:
+            fps: dict[str, str] = {}
+            for step in self.steps:
+                inputs = {role: [str(d), fps[d.step]] for role, d in sorted(step.inputs.items())}
+                fps[step.name] = _hash({"settings": self.settings_hash(step), "inputs": inputs})
+            self._fingerprints = fps
+        return self._fingerprints
 
-    def stale(self, storage: Storage) -> dict[str, str]:
+    def kept_states(self, storage: Storage) -> dict[str, dict[str, Any] | None]:
+        """Each step's ``step.json`` in ``storage`` (None: the step never started there)."""
+        return {step.name: read_state(storage, step.name) for step in self.steps}
+
+    def stale(
+        self, storage: Storage, kept_states: dict[str, dict[str, Any] | None] | None = None
+    ) -> dict[str, str]:
         """The steps that started under another fingerprint, with why (a changed setting of their own,
         or a step they read that reruns)."""
         fps = self.fingerprints()
+        states = kept_states if kept_states is not None else self.kept_states(storage)
         out: dict[str, str] = {}
         for step in self.steps:
-            kept = read_state(storage, step.name)
+            kept = states[step.name]
             if kept is None or kept.get("fingerprint") == fps[step.name]:
                 continue
             if kept.get("settings") != self.settings_hash(step):
                 out[step.name] = "settings changed"
             else:
                 upstream = [n for n in self.reads(step) if n in out]
-                out[step.name] = (
-                    f"reads {', '.join(upstream)}, which reruns" if upstream else "inputs changed"
-                )
+                out[step.name] = _rerun_reason(upstream) if upstream else "inputs changed"
         return out
 
     def states(self, storage: Storage) -> list[StepState]:
         """Every step: its parts, how many are done, and whether it is stale (``loom plan``)."""
-        stale = self.stale(storage)
+        kept_states = self.kept_states(storage)
+        stale = self.stale(storage, kept_states)
         states = []
         for step in self.steps:
             parts = _count_parts(step)
             if step.name in stale:
                 states.append(StepState(step.name, "stale", parts, 0, stale[step.name]))
                 continue
-            kept = read_state(storage, step.name)
+            kept = kept_states[step.name]
             done = len(storage.list(f"work/{step.name}", ".done")) if kept is not None else 0
             if kept is not None and (kept.get("finished") or (parts is not None and done >= parts)):
                 status = "done"
@@ -129,13 +139,13 @@ class Graph:
             states.append(StepState(step.name, status, parts, done if parts is None else min(done, parts)))
         return states
 
-    def start(self, storage: Storage, step: Step) -> bool:
-        """Before ``step`` runs: clear it when it started under another fingerprint, and keep the
-        current one. Returns whether it was cleared."""
+    def start(self, storage: Storage, step: Step) -> None:
+        """Before ``step`` runs: clear it when it started under another fingerprint (or never), and
+        keep the current one."""
         fp = self.fingerprints()[step.name]
         kept = read_state(storage, step.name)
         if kept is not None and kept.get("fingerprint") == fp:
-            return False
+            return
         step.clear()
         storage.write_json(
             state_path(step.name),
@@ -146,7 +156,6 @@ class Graph:
                 "writes": {name: d.pattern for name, d in step.outputs.items()},
             },
         )
-        return kept is not None
 
     def finish(self, storage: Storage, step: Step) -> None:
         """After ``step`` ran whole: say so in its state (for steps whose parts are not known ahead)."""

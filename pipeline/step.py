@@ -141,8 +141,6 @@ class DocumentStep(Step):
     """The per-document template: one part per documents part; reads ``documents``, writes
     ``documents`` (``work/<name>/<part>.parquet``) and ``ledger`` (``<part>.ledger.parquet``)."""
 
-    #: The columns :meth:`process` reads (None: all).
-    columns: list[str] | None = None
     #: The ``stage`` of the ledger rows of the documents this step drops (default: its name).
     drop_stage: str = ""
 
@@ -159,7 +157,7 @@ class DocumentStep(Step):
         raise NotImplementedError
 
     def run_part(self, part: Part) -> PartStats:
-        docs = self.storage.read_parquet(self.inputs["documents"].path(part.name), self.columns)
+        docs = self.storage.read_parquet(self.inputs["documents"].path(part.name))
         out = self.process(docs, part)
         split = split_dropped(out.documents, self.name, self.drop_stage or self.name)
         dropped = pa.concat_tables([t for t in (out.dropped, split.dropped) if t is not None])

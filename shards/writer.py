@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 import webdataset as wds
 
 from pipeline.clip.images import read_embeddings
-from pipeline.images.table import table_bucket, table_part
+from pipeline.images.table import files_holding
 from pipeline.runner import Part, PartStats, RayContext, StepResult
 from pipeline.schema import plain_meta
 from pipeline.step import Data, Step, document_parts
@@ -211,11 +211,9 @@ class ShardsStep(Step):
         (only the table parts that hold them are read)."""
         wanted = sorted({im["sha256"] for d in docs for im in d["images"] if im and im["sha256"]})
         table = self.inputs.get("table")
-        parts = self.storage.list(table.folder, ".parquet") if table else []
-        if not wanted or not parts:
+        files = files_holding(self.storage, table, wanted) if table else []
+        if not files:
             return {}
-        buckets = {table_bucket(h, len(parts)) for h in wanted}
-        files = [table.path(table_part(b)) for b in sorted(buckets)]
         where = pc.field("sha256").isin(pa.array(wanted, pa.string()))
         found = self.storage.read_parquets(files, ["sha256", "format", "image"], where)
         return {r["sha256"]: (r["format"], r["image"]) for r in found.to_pylist()}

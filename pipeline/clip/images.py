@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 
 from pipeline.clip.config import ClipConfig
 from pipeline.clip.model import ClipEncoder, ImagePreprocessor, model_id, preprocess_settings
-from pipeline.images.table import table_bucket, table_part
+from pipeline.images.table import files_holding
 from pipeline.runner import Part, PartStats, RayContext, StepFailed, StepResult, marker_path
 from pipeline.stage import Resources
 from pipeline.step import Data, Step
@@ -92,12 +92,11 @@ def embedding_matrix(table: pa.Table) -> np.ndarray:
 def read_embeddings(storage: Storage, embeddings: Data, shas: list[str]) -> dict[str, np.ndarray]:
     """sha256 → embedding (float16) of these images: only the parts that hold them are read (a part
     per image-table part, ``table-<bucket>``)."""
-    parts = [n for n in storage.list(embeddings.folder, ".parquet") if n.startswith(table_part(0)[:6])]
-    if not shas or not parts:
+    files = files_holding(storage, embeddings, shas)
+    if not files:
         return {}
-    buckets = sorted({table_bucket(h, len(parts)) for h in shas})
     where = pc.field("sha256").isin(pa.array(shas, pa.string()))
-    found = storage.read_parquets([embeddings.path(table_part(b)) for b in buckets], None, where)
+    found = storage.read_parquets(files, None, where)
     return (
         dict(zip(found["sha256"].to_pylist(), embedding_matrix(found), strict=True)) if found.num_rows else {}
     )
@@ -228,10 +227,12 @@ class ClipImagesStep(Step):
                     if len(got.get(part, [])) != expected[part]:
                         raise StepFailed(f"step {CLIP}: part {part} lost images on the way; rerun the job")
                     self._write(part, got.pop(part, []), settings["embed_dim"], 0.0)
-        merged = PartStats()
+        merged, dims = PartStats(), set()
         for p in parts:
-            merged.add(PartStats.from_json(self.storage.read_json(marker_path(CLIP, p.name))))
-        dims = {d for p in parts if (d := self._dim(p.name)) is not None}
+            stats = PartStats.from_json(self.storage.read_json(marker_path(CLIP, p.name)))
+            dims.add(stats.extra.get("dim"))
+            merged.add(stats)
+        dims.discard(None)
         self.storage.write_json(
             self["model"].path(), {"model": model_id(self.cfg), "dim": min(dims, default=None)}
         )
@@ -250,9 +251,6 @@ class ClipImagesStep(Step):
                 self["duplicates"].path(), ["sha256"]
             ).num_rows
         return StepResult(CLIP, len(parts), len(pending), merged, time.perf_counter() - start)
-
-    def _dim(self, part: str) -> int | None:
-        return self.storage.read_json(marker_path(CLIP, part)).get("extra", {}).get("dim")
 
     def _write(self, part: str, rows: list[tuple[str, bytes | None]], dim: int, seconds: float) -> None:
         rows = sorted(rows)

@@ -64,6 +64,15 @@ def table_part(bucket: int) -> str:
     return f"table-{bucket:05d}"
 
 
+def files_holding(storage: Storage, data: Data, shas: list[str]) -> list[str]:
+    """The files of ``data`` — written a part per image-table part (``table-<bucket>``), the image
+    table itself or the CLIP embeddings — that hold these images, so only those are read."""
+    buckets = len([n for n in storage.list(data.folder, ".parquet") if n.startswith("table-")])
+    if not buckets or not shas:
+        return []
+    return [data.path(table_part(b)) for b in sorted({table_bucket(h, buckets) for h in shas})]
+
+
 def bucket_of(url: str, buckets: int) -> int:
     return xxhash.xxh3_64_intdigest(url.encode("utf-8", "surrogatepass")) % buckets
 
@@ -160,9 +169,8 @@ class ImagesStep(Step):
             ),
         ).sort_by([("bucket", "ascending"), ("sha256", "ascending")])
         self.storage.write_parquet_groups(staged, table, "bucket")
-        self.storage.write_parquet(
-            self["log"].path(part.name), log
-        )  # the log last: it says the fetch is whole
+        # the log last: it says the fetch is whole
+        self.storage.write_parquet(self["log"].path(part.name), log)
         statuses = Counter(log["status"].to_pylist())
         ok = statuses.pop("ok", 0)
         return PartStats(
