@@ -61,6 +61,7 @@ def _say_outcome(outcome) -> None:
         f"  manifest:  {outcome.manifest}\n"
         f"  stats:     {outcome.stats}   (loom stats {outcome.output})\n"
         + (f"  tokenizer: {outcome.tokenizer}\n" if outcome.tokenizer else "")
+        + (f"  train:     {outcome.train}   ({outcome.train_note})\n" if outcome.train else "")
     )
 
 

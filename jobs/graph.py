@@ -3,7 +3,8 @@
 Each step receives the outputs it reads from the steps before it. A step that is off is not added,
 and the next one is handed whatever stands before it: the documents flow through ``documents`` →
 ``filters`` → ``join`` → ``clip_filters`` → ``dedup`` → ``tokens`` → ``shards``, skipping the
-steps the spec turns off. This is the only place that reads the spec's on/off switches.
+steps the spec turns off; with ``[mix]``, the tokenized documents also go ``mix`` → ``shuffle`` →
+``train`` (the training dataset). This is the only place that reads the spec's on/off switches.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from pipeline.images.join import JoinStep
 from pipeline.images.table import ImagesStep, ImageTableStep, fetching_parts
 from pipeline.runner import Part
 from pipeline.storage import Storage
+from shards.mix import MixStep
+from shards.shuffle import ShuffleStep
+from shards.train import TrainStep
 from shards.writer import FORMAT_VERSION, ShardsStep
 from tokenizer.step import TokenizerStep, TokensStep
 
@@ -76,4 +80,9 @@ def build_graph(spec: JobSpec, storage: Storage, parts: list[Part], inputs: dict
         tokenizer = graph.add(TokenizerStep(storage, parts, docs, spec.tokenizer))["tokenizer"]
         docs = graph.add(TokensStep(storage, parts, docs, tokenizer, spec.tokenizer, rows))["documents"]
     graph.add(ShardsStep(storage, parts, docs, spec.shards, table, embeddings, model))
+    if spec.mix.enabled:
+        mix = graph.add(MixStep(storage, parts, docs, spec.mix))
+        shuffle = ShuffleStep(storage, parts, docs, mix["plan"], mix["positions"], spec.mix)
+        shuffled = graph.add(shuffle)["documents"]
+        graph.add(TrainStep(storage, parts, shuffled, mix["plan"], spec.mix, table, embeddings, model))
     return graph

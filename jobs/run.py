@@ -22,6 +22,7 @@ from pipeline.graph import Graph
 from pipeline.images.table import IMAGES
 from pipeline.runner import Part, StepResult
 from pipeline.storage import Storage
+from shards.train import TRAIN, TRAIN_MANIFEST
 from shards.writer import FORMAT_VERSION, MANIFEST
 from tokenizer.step import TOKENIZER_PATH
 
@@ -40,6 +41,8 @@ class JobOutcome:
     samples: int
     tokens: int = 0
     tokenizer: str | None = None  # the tokenizer.json of the ids, when the job tokenized
+    train: str | None = None  # the training dataset's manifest, when the job has [mix]
+    train_note: str = ""
 
 
 def job_record(spec: JobSpec, graph: Graph) -> dict[str, Any]:
@@ -207,7 +210,17 @@ def run_job(
         samples=sum(r["samples"] for r in rows),
         tokens=sum(r["tokens"] for r in rows),
         tokenizer=storage.uri(TOKENIZER_PATH) if storage.exists(TOKENIZER_PATH) else None,
+        **train_outcome(storage, results),
     )
+
+
+def train_outcome(storage: Storage, results: list[StepResult]) -> dict[str, Any]:
+    """Where the training dataset is and what it holds, when the job made one."""
+    train = next((r.stats.extra for r in results if r.name == TRAIN), None)
+    if train is None:
+        return {}
+    note = f"{train['samples']:,} samples, {train['tokens']:,} tokens in {train['shards']} shards"
+    return {"train": storage.uri(TRAIN_MANIFEST), "train_note": note}
 
 
 def build_stats(

@@ -33,7 +33,8 @@ from pipeline.config import (
     is_remote,
     resolve_path,
 )
-from shards.config import ShardsConfig
+from pipeline.schema import KINDS
+from shards.config import MixConfig, ShardsConfig
 from tokenizer.config import TokenizerConfig
 
 __all__ = ["ClipSpec", "JobSpec", "JobSpecError", "check_inputs", "load_job", "parse_job"]
@@ -56,6 +57,7 @@ class JobSpec(Config):
     dedup: DedupConfig = DedupConfig()
     tokenizer: TokenizerConfig = TokenizerConfig()
     shards: ShardsConfig = ShardsConfig()
+    mix: MixConfig = MixConfig()
     ray: RayConfig = RayConfig()
     run: RunConfig = RunConfig()
 
@@ -69,6 +71,28 @@ class JobSpec(Config):
     def _clip_needs_images(self) -> JobSpec:
         if self.clip.enabled and not self.images.fetch:
             raise ValueError("clip.enabled: CLIP embeds fetched images; it needs [images] fetch = true")
+        return self
+
+    @model_validator(mode="after")
+    def _mix_components(self) -> JobSpec:
+        """``[mix]`` weights name kinds the sources make, or the sources; the mixture needs tokens."""
+        mix = self.mix
+        if not mix.enabled:
+            return self
+        if not self.tokenizer.enabled:
+            raise ValueError("mix: the mixture is measured in tokens; it needs [tokenizer] enabled")
+        names = [s.name for s in self.sources]
+        made = {
+            k for s in self.sources for k in (("pair",) if s.type == "pairs" else ("text", "interleaved"))
+        }
+        known = ", ".join(sorted(made)) if mix.by_kind() else ", ".join(names)
+        missing = [k for k in mix.weights if k not in (made if mix.by_kind() else names)]
+        if missing and mix.by_kind():
+            raise ValueError(f"mix.weights.{missing[0]}: no source of this job makes it (they make {known})")
+        if missing:
+            raise ValueError(
+                f"mix.weights.{missing[0]}: neither a kind ({', '.join(KINDS)}) nor a source ({known})"
+            )
         return self
 
     @field_validator("sources")
@@ -91,11 +115,13 @@ def _format_error(err: ValidationError, origin: str) -> str:
     loc = list(first["loc"])
     if loc[:1] == ["sources"] and len(loc) > 2 and loc[2] in ("commoncrawl", "pairs"):
         del loc[2]  # the union's tag: the user wrote sources.0.paths, not sources.0.pairs.paths
-    where = ".".join(str(p) for p in loc) or "(top level)"
+    where = ".".join(str(p) for p in loc)
     msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
     more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    if not loc:  # a check across keys names its key in the message
+        return f"{origin}: {msg}{more}"
     return f"{origin}: {where}: {msg}{more}"
 
 
@@ -201,6 +227,9 @@ def _resolve_filter_paths(filters: FiltersConfig, base_dir: Path) -> FiltersConf
             "url_blocklist": filters.url_blocklist.model_copy(
                 update={"path": one(filters.url_blocklist.path)}
             ),
+            "decontaminate": filters.decontaminate.model_copy(
+                update={"paths": [resolve_path(p, base_dir) for p in filters.decontaminate.paths]}
+            ),
         }
     )
 
@@ -238,13 +267,16 @@ def check_inputs(spec: JobSpec) -> None:
 
 
 def check_filter_files(filters: FiltersConfig) -> None:
-    """The model, word-list and blocklist files [filters] names must be local and there."""
+    """The model, word-list, blocklist and evaluation files [filters] names must be local and there;
+    each evaluation file is read once, as the decontaminate stage will read it."""
+    decontaminate = filters.decontaminate
     named = [
         ("filters.language.model", filters.language.model),
         ("filters.quality.model", filters.quality.model),
         ("filters.nsfw.model", filters.nsfw.model),
         ("filters.url_blocklist.path", filters.url_blocklist.path),
         *((f"filters.lexicon.paths.{i}", p) for i, p in enumerate(filters.lexicon.paths)),
+        *((f"filters.decontaminate.paths.{i}", p) for i, p in enumerate(decontaminate.paths)),
     ]
     for key, path in named:
         if path is None or path.startswith("loom:"):
@@ -255,3 +287,11 @@ def check_filter_files(filters: FiltersConfig) -> None:
             )
         if not Path(path).exists():
             raise JobSpecError(f"{key}: not found: {path}")
+    if decontaminate.paths:
+        from filters.decontaminate import EvalSetError, check_eval_file
+
+        for i, path in enumerate(decontaminate.paths):
+            try:
+                check_eval_file(path, decontaminate)
+            except EvalSetError as err:
+                raise JobSpecError(f"filters.decontaminate.paths.{i}: {err}") from None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import io
+import itertools
 import json
 import os
 import posixpath
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
@@ -120,8 +122,15 @@ class Storage:
         with pq.ParquetWriter(buf, table.schema, compression="zstd") as writer:
             if not table.num_rows:
                 writer.write_table(table)
-            for value in pc.unique(table[column]).to_pylist():
-                writer.write_table(table.filter(pc.equal(table[column], value)))
+            values = table[column].to_numpy()
+            if len(values) < 2 or bool(np.all(values[1:] >= values[:-1])):  # sorted: slice the runs
+                starts = [0, *(np.flatnonzero(values[1:] != values[:-1]) + 1).tolist(), len(values)]
+                for start, stop in itertools.pairwise(starts):
+                    if stop > start:
+                        writer.write_table(table.slice(start, stop - start))
+            else:
+                for value in pc.unique(table[column]).to_pylist():
+                    writer.write_table(table.filter(pc.equal(table[column], value)))
         self.write_bytes(rel, buf.getvalue())
 
     def read_parquet(self, rel: str, columns: list[str] | None = None) -> pa.Table:

@@ -73,6 +73,8 @@ def render_stats(stats: dict[str, Any], console: Console) -> None:
         render_dedup(stats["steps"], console)
     if "tokens" in stats["steps"]:
         render_tokens(stats["steps"], console)
+    if "train" in stats["steps"]:
+        render_mix(stats["steps"], console)
 
     sh = stats["shards"]
     out = Table(title="Shards", title_justify="left")
@@ -225,6 +227,41 @@ def render_tokens(steps: dict[str, Any], console: Console) -> None:
             f"{100.0 * row['tokens'] / total:.2f}" if total else "—",
         )
     console.print(ctx)
+
+
+def render_mix(steps: dict[str, Any], console: Console) -> None:
+    """The training mixture: per component the share asked for and delivered, its tokens and
+    epochs; then the training shards and the nested subsets with their shares."""
+    mix = steps.get("mix", {}).get("extra", {}).get("mix", {})
+    table = Table(title=f"Mixture (budget {mix.get('budget', 0):,} tokens)", title_justify="left")
+    for col in ("component", "requested %", "delivered %", "tokens", "documents", "epochs", "max", "holds"):
+        table.add_column(col, justify="left" if col == "component" else "right")
+    for name, c in mix.get("components", {}).items():
+        table.add_row(
+            name,
+            f"{100 * c['requested_share']:.2f}",
+            f"{100 * c['delivered_share']:.2f}",
+            f"{c['tokens']:,}",
+            f"{c['documents']:,}",
+            f"{c['epochs']:.2f}",
+            f"{c['max_epochs']:g}",
+            f"{c['holds_tokens']:,}",
+        )
+    console.print(table)
+    train = steps["train"].get("extra", {})
+    console.print(
+        f"[bold]Training set[/bold] (train/): {train.get('shards', 0):,} shards, "
+        f"{train.get('samples', 0):,} samples ({train.get('repeats', 0):,} repeats), "
+        f"{train.get('tokens', 0):,} tokens"
+    )
+    subsets = Table(title="Nested subsets (prefixes of train/)", title_justify="left")
+    names = list(mix.get("components", {}))
+    for col in ("fraction", "tokens", "samples", *(f"{n} %" for n in names)):
+        subsets.add_column(col, justify="right")
+    for s in train.get("subsets", []):
+        shares = [f"{100 * s['shares'].get(n, 0):.2f}" for n in names]
+        subsets.add_row(f"{s['fraction']:g}", f"{s['tokens']:,}", f"{s['samples']:,}", *shares)
+    console.print(subsets)
 
 
 def render_clip(steps: dict[str, Any], console: Console) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import tarfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -12,8 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipeline.graph import read_state
-from pipeline.schema import check_document
+from pipeline.schema import KINDS, check_document
 from pipeline.storage import Storage
+from shards.train import SUBSETS, TRAIN, TRAIN_MANIFEST
 from shards.writer import FORMAT
 
 IMAGE_FORMATS = ("jpg", "png", "webp")
@@ -45,6 +47,7 @@ class Report:
     samples: int = 0
     problems: list[str] = field(default_factory=list)
     keys: dict[str, str] = field(default_factory=dict, repr=False)  # sample key → shard
+    repeats_ok: bool = False  # training shards: a repeated document's key is <id>-<epoch>
 
     @property
     def ok(self) -> bool:
@@ -52,23 +55,64 @@ class Report:
 
 
 def validate_output(storage: Storage) -> Report:
+    """Every shard of ``shards/`` against ``manifest.parquet`` and, when the job made a training
+    dataset, every shard of ``train/`` against its manifest (:func:`validate_train`)."""
     report = Report()
     if not storage.exists("manifest.parquet"):
         report.problems.append(f"{storage.uri()}: no manifest.parquet (has the job finished?)")
         return report
+    _check_manifest(storage, "manifest.parquet", "shards", report)
+    if storage.exists(TRAIN_MANIFEST):
+        train = validate_train(storage)
+        report.shards += train.shards
+        report.samples += train.samples
+        report.problems.extend(train.problems)
+    return report
+
+
+def validate_train(storage: Storage) -> Report:
+    """The training shards against ``train/manifest.parquet``: bytes, counts, tokens by kind, the
+    cumulative offsets, keys unique across the dataset, and the subsets within it."""
+    report = Report(repeats_ok=True)
+    rows = _check_manifest(storage, TRAIN_MANIFEST, TRAIN, report)
+    tokens = samples = 0
+    for row in rows:
+        name = row["shard"]
+        if (row["token_offset"], row["sample_offset"]) != (tokens, samples):
+            report.problems.append(
+                f"{name}: offsets {row['token_offset']}/{row['sample_offset']}, expected {tokens}/{samples}"
+            )
+        if sum(row[f"{k}_tokens"] for k in KINDS) != row["tokens"]:
+            report.problems.append(f"{name}: tokens by kind do not add up to {row['tokens']}")
+        tokens += row["tokens"]
+        samples += row["samples"]
+    if storage.exists(SUBSETS):
+        names = {r["shard"] for r in rows}
+        for subset in storage.read_json(SUBSETS)["subsets"]:
+            where = f"{SUBSETS}: subset {subset['fraction']}"
+            if subset["samples"] > samples or subset["tokens"] > tokens:
+                report.problems.append(f"{where}: holds more than the dataset")
+            if not set(subset["shards"]) <= names:
+                report.problems.append(f"{where}: names shards not in the manifest")
+    return report
+
+
+def _check_manifest(storage: Storage, manifest: str, folder: str, report: Report) -> list[dict]:
+    """Each shard a manifest lists, checked; a shard listed twice or not listed is a problem."""
     listed = set()
     specials = load_specials(storage)
-    for row in storage.read_parquet("manifest.parquet").to_pylist():
+    rows = storage.read_parquet(manifest).to_pylist()
+    for row in rows:
         if row["shard"] in listed:
             report.problems.append(f"{row['shard']}: listed twice in the manifest")
             continue
         listed.add(row["shard"])
         report.shards += 1
         report.problems.extend(_check_shard(storage, row, report, specials))
-    on_disk = {f"shards/{n}" for n in storage.list("shards", ".tar")}
+    on_disk = {f"{folder}/{n}" for n in storage.list(folder, ".tar")}
     for extra in sorted(on_disk - listed):
         report.problems.append(f"{extra}: shard not in the manifest")
-    return report
+    return rows
 
 
 def _check_shard(storage: Storage, row: dict, report: Report, specials: Specials | None) -> list[str]:
@@ -101,7 +145,7 @@ def _check_shard(storage: Storage, row: dict, report: Report, specials: Specials
                     problems.append(f"{name}:{key}: the same key is in {report.keys[key]}")
                 report.keys[key] = name
                 doc = json.loads(tar.extractfile(member).read())
-                problems.extend(_check_sample(name, key, doc))
+                problems.extend(_check_sample(name, key, doc, report.repeats_ok))
                 if "tokens" in doc:
                     member = f"{key}.tokens"
                     if member not in names:
@@ -135,7 +179,7 @@ def _check_shard(storage: Storage, row: dict, report: Report, specials: Specials
     return problems
 
 
-def _check_sample(shard: str, key: str, doc: dict) -> list[str]:
+def _check_sample(shard: str, key: str, doc: dict, repeats_ok: bool = False) -> list[str]:
     where = f"{shard}:{key}"
     missing = {"format", "id", "source", "kind", "url", "texts", "images", "meta"} - doc.keys()
     if missing:
@@ -143,7 +187,8 @@ def _check_sample(shard: str, key: str, doc: dict) -> list[str]:
     problems = [f"{where}: {p}" for p in check_document(doc)]
     if doc["format"] != FORMAT:
         problems.append(f"{where}: format {doc['format']!r}, expected {FORMAT!r}")
-    if doc["id"] != key:
+    repeat = repeats_ok and re.fullmatch(rf"{re.escape(doc['id'])}-[1-9]\d*", key)
+    if doc["id"] != key and not repeat:
         problems.append(f"{where}: id {doc['id']!r} differs from the key")
     return problems
 

@@ -93,11 +93,12 @@ def plan_shards(sizes: list[int], max_samples: int, max_bytes: int) -> list[tupl
     return runs
 
 
-def write_tar(samples: list[dict[str, Any]], path: str) -> None:
-    """Write samples (sorted by key) to a tar at ``path`` with reproducible headers."""
+def write_tar(samples: list[dict[str, Any]], path: str, by_key: bool = True) -> None:
+    """Write samples to a tar at ``path`` with reproducible headers: sorted by key, or as given
+    (``by_key=False``: the training shards keep the shuffled order)."""
     with open(path, "wb") as f:
         writer = wds.TarWriter(f, user="loom", group="loom", mode=0o444, mtime=0, encoder=False)
-        for sample in sorted(samples, key=lambda s: s["__key__"]):
+        for sample in sorted(samples, key=lambda s: s["__key__"]) if by_key else samples:
             writer.write(sample)
         writer.close()
 
@@ -132,6 +133,51 @@ def manifest_row(
         "bytes": os.path.getsize(path),
         "sha256": file_sha256(path),
     }
+
+
+def document_dicts(table: pa.Table) -> list[dict[str, Any]]:
+    """Documents as dicts, a tokenized document's ``tokens`` as little-endian uint32 bytes."""
+    if "tokens" not in table.column_names:
+        return table.to_pylist()
+    tokens = table["tokens"].combine_chunks()
+    values = tokens.values.to_numpy(zero_copy_only=False).astype("<u4")
+    offsets = tokens.offsets.to_numpy()
+    docs = table.drop_columns(["tokens"]).to_pylist()
+    for i, doc in enumerate(docs):
+        doc["tokens"] = values[offsets[i] : offsets[i + 1]].tobytes()
+    return docs
+
+
+def _wanted(docs: list[dict[str, Any]]) -> list[str]:
+    return sorted({im["sha256"] for d in docs for im in d["images"] if im and im["sha256"]})
+
+
+def image_files(
+    storage: Storage, table: Data | None, docs: list[dict[str, Any]]
+) -> dict[str, tuple[str, bytes]]:
+    """sha256 → (format, stored bytes) of the images these documents use, from the image ``table``
+    (only the table parts that hold them are read)."""
+    wanted = _wanted(docs)
+    files = files_holding(storage, table, wanted) if table else []
+    if not files:
+        return {}
+    where = pc.field("sha256").isin(pa.array(wanted, pa.string()))
+    found = storage.read_parquets(files, ["sha256", "format", "image"], where)
+    return {r["sha256"]: (r["format"], r["image"]) for r in found.to_pylist()}
+
+
+def image_embeddings(
+    storage: Storage, embeddings: Data | None, docs: list[dict[str, Any]]
+) -> dict[str, bytes]:
+    """sha256 → CLIP embedding (float16 bytes) of the images these documents use."""
+    if embeddings is None:
+        return {}
+    return {sha: vec.tobytes() for sha, vec in read_embeddings(storage, embeddings, _wanted(docs)).items()}
+
+
+def embedded_record(storage: Storage, model: Data | None, embeddings: dict[str, bytes]) -> dict[str, Any]:
+    """What :func:`manifest_row` needs of the embeddings: which images have one, the model, its dim."""
+    return {"shas": set(embeddings), **(storage.read_json(model.path()) if model else {})}
 
 
 MANIFEST_SCHEMA = pa.schema(
@@ -193,46 +239,12 @@ class ShardsStep(Step):
         self.storage.write_parquet(self["manifest"].path(), table)
         return result
 
-    def _documents(self, part: str) -> list[dict[str, Any]]:
-        """The part's final documents (a tokenized document's ``tokens`` as little-endian bytes)."""
-        table = self.storage.read_parquet(self.inputs["documents"].path(part))
-        if "tokens" not in table.column_names:
-            return table.to_pylist()
-        tokens = table["tokens"].combine_chunks()
-        values = tokens.values.to_numpy(zero_copy_only=False).astype("<u4")
-        offsets = tokens.offsets.to_numpy()
-        docs = table.drop_columns(["tokens"]).to_pylist()
-        for i, doc in enumerate(docs):
-            doc["tokens"] = values[offsets[i] : offsets[i + 1]].tobytes()
-        return docs
-
-    def _images(self, docs: list[dict[str, Any]]) -> dict[str, tuple[str, bytes]]:
-        """sha256 → (format, stored bytes) of the images these documents use, from the image table
-        (only the table parts that hold them are read)."""
-        wanted = sorted({im["sha256"] for d in docs for im in d["images"] if im and im["sha256"]})
-        table = self.inputs.get("table")
-        files = files_holding(self.storage, table, wanted) if table else []
-        if not files:
-            return {}
-        where = pc.field("sha256").isin(pa.array(wanted, pa.string()))
-        found = self.storage.read_parquets(files, ["sha256", "format", "image"], where)
-        return {r["sha256"]: (r["format"], r["image"]) for r in found.to_pylist()}
-
-    def _embeddings(self, docs: list[dict[str, Any]]) -> dict[str, bytes]:
-        """sha256 → embedding (float16 bytes) of the images these documents use (the clip step's)."""
-        embeddings = self.inputs.get("embeddings")
-        if embeddings is None:
-            return {}
-        wanted = sorted({im["sha256"] for d in docs for im in d["images"] if im and im["sha256"]})
-        return {sha: vec.tobytes() for sha, vec in read_embeddings(self.storage, embeddings, wanted).items()}
-
     def run_part(self, part: Part) -> PartStats:
-        docs = self._documents(part.name)
-        images = self._images(docs)
-        embeddings = self._embeddings(docs)
+        docs = document_dicts(self.storage.read_parquet(self.inputs["documents"].path(part.name)))
+        images = image_files(self.storage, self.inputs.get("table"), docs)
+        embeddings = image_embeddings(self.storage, self.inputs.get("embeddings"), docs)
         samples = [to_sample(d, images, embeddings) for d in docs]
-        model = self.inputs.get("model")
-        embedded = {"shas": set(embeddings), **(self.storage.read_json(model.path()) if model else {})}
+        embedded = embedded_record(self.storage, self.inputs.get("model"), embeddings)
         cfg = self.cfg
         for stale in self.storage.list(SHARDS, ".tar"):  # a rerun of this part (images retried) starts clean
             if re.fullmatch(rf"{re.escape(part.name)}-\d{{5}}\.tar", stale):

@@ -28,7 +28,11 @@ DEMO_STEPS = [
     "tokenizer",
     "tokens",
     "shards",
+    "mix",
+    "shuffle",
+    "train",
 ]
+MIX_STEPS = ["mix", "shuffle", "train"]
 DEDUP_AND_AFTER = DEMO_STEPS[DEMO_STEPS.index("dedup_keys") :]
 
 
@@ -70,6 +74,19 @@ def test_the_plan_lists_the_default_graph_with_every_part_done(demo, capsys):
     assert "every step is done" in capsys.readouterr().out
 
 
+def test_the_demo_mixture_holds_its_weights_and_its_subsets_are_nested(demo):
+    stats = json.loads((demo.parent / "result" / "stats.json").read_text())
+    mix = stats["steps"]["mix"]["extra"]["mix"]
+    for component in mix["components"].values():
+        assert abs(component["delivered_share"] - component["requested_share"]) <= 0.005, mix
+    assert mix["components"]["pair"]["epochs"] == 4.0  # the short captions repeat, up to max_epochs
+    train = stats["steps"]["train"]["extra"]
+    assert train["tokens"] == mix["tokens"] and train["repeats"] > 0
+    subsets = json.loads((demo.parent / "result" / "train" / "subsets.json").read_text())["subsets"]
+    assert [s["fraction"] for s in subsets] == [0.25, 0.5]
+    assert subsets[0]["samples"] < subsets[1]["samples"] < train["samples"]
+
+
 def test_a_changed_setting_reruns_exactly_its_step_and_the_steps_after_it(demo, capsys):
     spec = changed(demo, "dedup.json", "dedup", "threshold", 0.8)
     got = plan(capsys, spec)
@@ -91,6 +108,22 @@ def test_a_changed_setting_reruns_exactly_its_step_and_the_steps_after_it(demo, 
 def test_a_setting_of_a_late_step_leaves_everything_before_it(demo, capsys):
     spec = changed(demo, "shards.json", "shards", "max_samples", 20)
     assert plan(capsys, spec)["rerun"] == ["shards"]
+
+
+def test_a_new_mixture_recipe_reruns_only_the_mix_steps(demo, capsys):
+    weights = {"interleaved": 0.55, "text": 0.4, "pair": 0.05}
+    spec = changed(demo, "mix.json", "mix", "weights", weights)
+    assert plan(capsys, spec)["rerun"] == MIX_STEPS
+    outcome = run_job(load_job(spec), use_ray=False)
+    stats = json.loads(Path(outcome.stats).read_text())
+    ran = {name for name in stats["step_order"] if stats["steps"][name]["ran"]}
+    assert ran == set(MIX_STEPS)
+    delivered = stats["steps"]["mix"]["extra"]["mix"]["components"]
+    assert {k: round(v["requested_share"], 2) for k, v in delivered.items()} == weights
+    for component in delivered.values():
+        assert abs(component["delivered_share"] - component["requested_share"]) <= 0.005
+    # only the subsets changed: the train step alone reruns
+    assert plan(capsys, changed(demo, "subsets.json", "mix", "subsets", [0.1, 0.5]))["rerun"] == ["train"]
 
 
 def test_other_inputs_are_refused_naming_the_steps_that_would_rerun(demo, tmp_path, capsys):

@@ -172,3 +172,25 @@ def test_loom_run_reports_a_bad_spec_in_one_line(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [f"loom: error: {spec}: sources.0.bogus: unknown key"]
+
+
+def test_a_budget_past_max_epochs_stops_at_the_mix_step_in_one_line(cc_job, tmp_path, capsys):
+    spec, out, _ = cc_job
+    data = spec.model_dump(mode="json")
+    data["mix"] = {"weights": {"text": 0.5, "interleaved": 0.5}, "tokens": 10**9}
+    path = tmp_path / "mix.json"
+    path.write_text(json.dumps(data))
+    shutil.copytree(out, tmp_path / "out")
+    assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]  # after the log lines of the steps that ran
+    assert err.startswith(
+        "loom: error: mix.tokens: 1,000,000,000 tokens at a share of 0.5 need 500,000,000 tokens"
+    )
+    assert "mix.max_epochs allows 1" in err
+    # the steps before it are kept: with a budget the data can give, the rerun starts at mix
+    data["mix"]["tokens"] = None
+    path.write_text(json.dumps(data))
+    assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 0
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    assert {n for n in stats["step_order"] if stats["steps"][n]["ran"]} == {"mix", "shuffle", "train"}
+    assert validate_output(Storage(str(tmp_path / "out"))).ok

@@ -23,6 +23,10 @@ def demo_spec(tmp_path, name: str):
             "sources": [spec.sources[0].model_copy(update={"paths": warcs})],
             "filters": demo_filters(spec.filters, tmp_path / "filters"),
             "clip": spec.clip.model_copy(update={"enabled": False}),  # the WARCs' images are not fetched
+            # no pair source: the mixture of the two kinds the WARCs make
+            "mix": spec.mix.model_copy(
+                update={"weights": {"interleaved": 0.6, "text": 0.4}, "max_epochs": 1.0}
+            ),
         }
     )
 
@@ -43,6 +47,10 @@ def test_the_demo_job_on_local_ray_matches_an_in_process_run(local_ray, tmp_path
     local = run_job(demo_spec(tmp_path, "local"), use_ray=False)
     assert pq.read_table(f"{outcome.output}/manifest.parquet") == pq.read_table(
         f"{local.output}/manifest.parquet"
+    )
+    # the training dataset too: the shuffle's two passes on Ray workers give the same shards
+    assert pq.read_table(f"{outcome.output}/train/manifest.parquet") == pq.read_table(
+        f"{local.output}/train/manifest.parquet"
     )
 
     caplog.set_level("INFO")

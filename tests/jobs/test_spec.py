@@ -112,3 +112,40 @@ def test_an_unknown_score_or_shipped_list_is_named(tmp_path):
     lexicon = {"lexicon": {"paths": ["loom:nope"]}}
     with pytest.raises(JobSpecError, match=r"loom:nope: no such list \(Loom ships: gambling\)"):
         parse_job({"output": "o", "sources": [{"paths": ["x"]}], "filters": lexicon}, base_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("mix", "error"),
+    [
+        (
+            {"weights": {"text": 1}},
+            r"^job spec: mix\.weights\.text: no source of this job makes it \(they make pair\)",
+        ),
+        (
+            {"weights": {"wiki": 1}},
+            r"mix\.weights\.wiki: neither a kind \(text, pair, interleaved\) nor a source \(laion\)",
+        ),
+        ({"weights": {"pair": -1}}, r"mix\.weights: pair = -1\.0: a weight is a share of tokens, 0 or more"),
+        ({"weights": {"pair": 0}}, r"mix\.weights: every weight is 0"),
+        (
+            {"weights": {"pair": 1}, "max_epochs": {"text": 2}},
+            r"max_epochs\.text: not a component of the weights",
+        ),
+        ({"weights": {"pair": 1}, "max_epochs": 0.5}, r"mix\.max_epochs.*at least 1"),
+        ({"weights": {"pair": 1}, "subsets": [0.1, 1.0]}, r"mix\.subsets: 1\.0: a subset is a fraction"),
+    ],
+)
+def test_a_mixture_that_cannot_be_made_is_named(mix, error):
+    base = {"output": "o", "sources": [{"type": "pairs", "name": "laion", "paths": ["p.parquet"]}]}
+    with pytest.raises(JobSpecError, match=error):
+        parse_job({**base, "mix": mix})
+
+
+def test_a_mixture_by_source_and_its_defaults():
+    base = {"output": "o", "sources": [{"type": "pairs", "name": "laion", "paths": ["p"]}, {"paths": ["w"]}]}
+    spec = parse_job({**base, "mix": {"weights": {"laion": 1, "cc": 3}}})
+    assert spec.mix.enabled and not spec.mix.by_kind()
+    assert spec.mix.components() == {"cc": 0.75, "laion": 0.25} and spec.mix.epochs("cc") == 1.0
+    assert not parse_job(base).mix.enabled  # no weights, no training dataset
+    with pytest.raises(JobSpecError, match=r"mix: the mixture is measured in tokens; it needs \[tokenizer\]"):
+        parse_job({**base, "mix": {"weights": {"cc": 1}}, "tokenizer": {"enabled": False}})

@@ -1,4 +1,4 @@
-"""Two demo runs into two folders give byte-identical shards and manifest.
+"""Two demo runs into two folders give byte-identical shards, training shards and manifests.
 
 The pair table's URLs hold the image server's port, and so does every pair document's id: the demo
 serves its images on a fixed port (``IMAGE_PORT``), not on one the OS picks, so that they do not
@@ -19,10 +19,12 @@ from pipeline.config import JobSpecError
 
 
 def outputs(result: Path) -> dict[str, bytes]:
-    """Every file under ``shards/``, and the manifest, by their path under the job's output."""
+    """Every file under ``shards/`` and ``train/``, and the manifest, by their path under the job's
+    output."""
     files = {
         str(path.relative_to(result)): path.read_bytes()
-        for path in sorted((result / "shards").rglob("*"))
+        for folder in ("shards", "train")
+        for path in sorted((result / folder).rglob("*"))
         if path.is_file()
     }
     files["manifest.parquet"] = (result / "manifest.parquet").read_bytes()
@@ -43,6 +45,7 @@ def test_two_demo_runs_give_the_same_shards_and_manifest(tmp_path):
     a, b = runs
     assert any(name.startswith("shards/demo-pairs-") for name in a)
     assert any(name.startswith("shards/demo-0") for name in a)
+    assert "train/manifest.parquet" in a and "train/subsets.json" in a
     assert sorted(a) == sorted(b)
     assert [name for name in a if a[name] != b[name]] == []
 
