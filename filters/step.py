@@ -3,11 +3,13 @@
 It runs right after ``documents`` and before images are fetched, so a page the filters drop never
 costs a download. The order is cheapest-first and each filter sees what the ones before it left:
 
-``url_blocklist`` → ``language`` → ``lexicon`` → ``node_rules`` → ``gopher_repetition`` →
-``gopher_quality`` → ``c4`` → ``fineweb`` → ``quality`` → ``nsfw`` → ``pii``
+``url_blocklist`` → ``language`` → ``decontaminate`` → ``lexicon`` → ``node_rules`` →
+``gopher_repetition`` → ``gopher_quality`` → ``c4`` → ``fineweb`` → ``quality`` → ``nsfw`` → ``pii``
 
 The safety lexicon reads the text as the page had it, before the node rules and C4 remove
 paragraphs and lines (a spam page whose spam sits in lines C4 removes is still flagged as spam).
+Decontamination reads it so too: a page that quotes an evaluation item goes, whatever the later
+filters would have cut from it, and costs them nothing.
 
 A filter that is off (``enabled = false``, or no model/list configured) is left out. Outputs per
 part: ``work/filters/<part>.parquet`` (the kept documents, scores in ``meta.scores``), the removal
@@ -37,6 +39,7 @@ from pipeline.storage import Storage
 ORDER = (
     "url_blocklist",
     "language",
+    "decontaminate",
     "lexicon",
     "node_rules",
     "gopher_repetition",
@@ -55,6 +58,7 @@ FILTERS = "filters"
 def filter_stages(cfg: FiltersConfig) -> list[Stage]:
     """The filter stages of ``cfg`` in :data:`ORDER`; the ones that are off left out."""
     from filters.classifier import Classifier
+    from filters.decontaminate import Decontaminate
     from filters.heuristics import C4Rules, FineWebRules, GopherQuality, GopherRepetition
     from filters.langid import LanguageId
     from filters.lexicon import Lexicon
@@ -67,6 +71,8 @@ def filter_stages(cfg: FiltersConfig) -> list[Stage]:
         stages.append(UrlBlocklist(cfg.url_blocklist))
     if cfg.language.enabled:
         stages.append(LanguageId(cfg.language))
+    if cfg.decontaminate.paths:
+        stages.append(Decontaminate(cfg.decontaminate))
     if cfg.lexicon.paths:
         stages.append(Lexicon(cfg.lexicon))
     if cfg.node_rules.enabled:

@@ -6,7 +6,8 @@ Everything is generated, deterministically, with no network and no outside files
 * ``pages.py``: what its pages say (vocabulary, sites, articles and their images);
 * ``bodies.py``: each capture's HTTP payload (the HTML with its boilerplate, PNGs, a PDF);
 * ``warc.py``: the WARC file itself (``build_demo_corpus``);
-* ``filters.py``: the pages planted for the filters, and the blocklist, lexicon and quality corpus;
+* ``filters.py``: the pages planted for the filters, and the blocklist, lexicon, benchmark and
+  quality corpus;
 * ``pairs.py``: the generated images, the LAION-style pair table and the image server;
 * ``job.py``: ``demo_job``, which puts them together with ``jobs/demo.toml``.
 """
@@ -14,11 +15,15 @@ Everything is generated, deterministically, with no network and no outside files
 from jobs.demo.bodies import PNG_SIGNATURE, make_png
 from jobs.demo.filters import (
     CONTACT_IP,
+    DEMO_BENCHMARK,
     DEMO_BLOCKLIST,
     DEMO_LEXICON,
     SPAM_SITES,
+    benchmark_id,
+    build_demo_benchmark,
     build_demo_filters,
     demo_quality_corpus,
+    quoted_item,
 )
 from jobs.demo.job import DEMO_SPEC, demo_clip, demo_filters, demo_job
 from jobs.demo.pages import Article, Heading, PlannedImage, Site
@@ -38,6 +43,7 @@ from jobs.demo.warc import DEMO_WARC_NAME, build_demo_corpus
 
 __all__ = [
     "CONTACT_IP",
+    "DEMO_BENCHMARK",
     "DEMO_BLOCKLIST",
     "DEMO_LEXICON",
     "DEMO_SPEC",
@@ -58,6 +64,8 @@ __all__ = [
     "PlannedImage",
     "PngSpec",
     "Site",
+    "benchmark_id",
+    "build_demo_benchmark",
     "build_demo_corpus",
     "build_demo_filters",
     "build_demo_pairs",
@@ -68,4 +76,5 @@ __all__ = [
     "demo_quality_corpus",
     "demo_server",
     "make_png",
+    "quoted_item",
 ]

@@ -2,14 +2,17 @@
 
 The demo WARC holds pages that the filters step must drop or change, one filter each: a German
 article (language id), one teaser paragraph repeated (the Gopher repetition rules), a gambling page
-on a subdomain of a blocklisted domain (URL blocklist), adult spam (lexicon) and an article ending in
-an e-mail address and a public IP (PII redaction). Their text is here; ``jobs/demo/plan.py`` places
-them in the crawl. :func:`build_demo_filters` writes the blocklist and the lexicon those pages are
-caught by, :func:`demo_quality_corpus` the text the demo's quality classifier is trained on.
+on a subdomain of a blocklisted domain (URL blocklist), adult spam (lexicon), an article ending in
+an e-mail address and a public IP (PII redaction) and articles that quote a question of the demo's
+benchmark (decontamination). Their text is here; ``jobs/demo/plan.py`` places them in the crawl.
+:func:`build_demo_filters` writes the blocklist and the lexicon those pages are caught by,
+:func:`build_demo_benchmark` the benchmark, :func:`demo_quality_corpus` the text the demo's quality
+classifier is trained on.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from jobs.demo.pages import Prose, Site, demo_rng
@@ -54,6 +57,138 @@ GERMAN_SENTENCES = [
     "Der Bürgermeister erklärte, dass die Stadt mehr Geld für Radwege und Grünflächen ausgeben wird.",
     "Im Herbst beginnen die Bauarbeiten für das neue Schwimmbad am Rand des Parks.",
 ]
+
+
+#: The demo's evaluation set: made-up trivia about the demo's made-up towns, written by
+#: ``build_demo_benchmark`` as ``benchmark.jsonl`` (fields ``id``, ``question``, ``answer``), the file
+#: ``[filters.decontaminate]`` reads. Two items are shorter than an n-gram (13 words): skipped.
+DEMO_BENCHMARK: tuple[tuple[str, str], ...] = (
+    (
+        "Which river flows beneath the old stone bridge that the people of Millbrook rebuilt after the "
+        "spring flood of 1911?",
+        "The Wend.",
+    ),
+    (
+        "What did the bakers of Eastport first sell at the harbor market when the ferry began running "
+        "in winter?",
+        "Salted rye loaves.",
+    ),
+    (
+        "Which bird appears on the coat of arms that the Ashford council adopted after the old town "
+        "hall burned down?",
+        "A grey heron.",
+    ),
+    (
+        "How many lanterns line the canal path in Riverside during the autumn festival that opens "
+        "every October?",
+        "Three hundred and twelve.",
+    ),
+    (
+        "Who designed the glass roof of the Cedar Falls railway station, which was finished a decade late?",
+        "Agnes Thornbury.",
+    ),
+    (
+        "What crop did the orchards around Oakridge grow instead of apples after the long drought of "
+        "the nineties?",
+        "Walnuts.",
+    ),
+    (
+        "Which instrument does the Kingsbridge town orchestra tune to before every summer concert on "
+        "the square?",
+        "The church organ.",
+    ),
+    (
+        "What was the name of the lighthouse keeper's cat that guided the fishing boats home to "
+        "Fairhaven in the great storm?",
+        "Biscuit.",
+    ),
+    (
+        "In which year did the first train cross the viaduct over the valley between Westmoor and Lakeside?",
+        "1887.",
+    ),
+    (
+        "What colour are the doors of the houses on the main street of Brookfield, by a rule of the "
+        "old parish council?",
+        "Dark green.",
+    ),
+    (
+        "Which mountain trail above Stonehaven is closed every spring so that the nesting eagles are "
+        "not disturbed?",
+        "The Falcon Ridge path.",
+    ),
+    ("What is the capital of Westmoor?", "Kingsbridge."),
+    (
+        "How long did the volunteers of Millbrook take to restore the painted ceiling of the old "
+        "library reading room?",
+        "Seven years.",
+    ),
+    (
+        "Which vegetable gives its name to the harvest fair held on the village green in Ashford every "
+        "September?",
+        "The marrow.",
+    ),
+    (
+        "What did the Eastport museum find hidden inside the wall of the customs house during the "
+        "repairs of 1974?",
+        "A bundle of letters from a sea captain.",
+    ),
+    ("Who founded Lakeside?", "Two sisters."),
+    (
+        "What does the town crier of Oakridge ring to open the cheese market on the first Saturday of "
+        "November?",
+        "A brass hand bell.",
+    ),
+    (
+        "How many arches does the stone viaduct that carries the northern railway over the river at "
+        "Riverside have?",
+        "Twenty-one.",
+    ),
+    (
+        "What was the name of the steam ferry that carried passengers across the lake to Fairhaven "
+        "until 1952?",
+        "The Morning Star.",
+    ),
+    (
+        "Which flower did the gardeners of Brookfield plant along the canal to mark the centenary of "
+        "the town school?",
+        "Blue irises.",
+    ),
+)
+BENCHMARK_NAME = "benchmark.jsonl"
+#: The benchmark items the contaminated pages quote, by the page's ordinal (more pages: round again).
+QUOTED_ITEMS = (7, 14, 2)
+
+
+def benchmark_id(index: int) -> str:
+    """The id of the benchmark's item ``index`` (0-based): ``trivia-01`` …"""
+    return f"trivia-{index + 1:02d}"
+
+
+def quoted_item(ordinal: int) -> int:
+    """The index of the benchmark item the ``ordinal``-th contaminated page quotes."""
+    return QUOTED_ITEMS[ordinal % len(QUOTED_ITEMS)]
+
+
+def benchmark_quote(ordinal: int) -> str:
+    """The paragraph of the ``ordinal``-th contaminated page: a quiz column that quotes a benchmark
+    question and its answer word for word."""
+    question, answer = DEMO_BENCHMARK[quoted_item(ordinal)]
+    return (
+        f"Readers who tried last week's quiz wrote in about one question above all: {question} "
+        f"The answer, as many of them already knew: {answer}"
+    )
+
+
+def build_demo_benchmark(dest: Path) -> Path:
+    """Write the demo's evaluation set, ``dest/benchmark.jsonl`` (``DEMO_BENCHMARK``); return its path."""
+    path = Path(dest) / BENCHMARK_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [
+        json.dumps({"id": benchmark_id(i), "question": q, "answer": a}, ensure_ascii=False)
+        for i, (q, a) in enumerate(DEMO_BENCHMARK)
+    ]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
 
 
 def build_demo_filters(dest: Path) -> tuple[Path, Path]:

@@ -1,9 +1,9 @@
 """``loom demo``: the demo's inputs, its image server and its job spec, put together.
 
 :func:`demo_job` writes the WARC (``jobs/demo/warc.py``), the pair table and its images
-(``jobs/demo/pairs.py``), the filter files and the quality model (``jobs/demo/filters.py``) and a tiny
-CLIP model under ``OUT/input``, serves the images on 127.0.0.1 and yields ``jobs/demo.toml`` pointed
-at them, with its output at ``OUT/result``.
+(``jobs/demo/pairs.py``), the filter files, the benchmark and the quality model
+(``jobs/demo/filters.py``) and a tiny CLIP model under ``OUT/input``, serves the images on 127.0.0.1
+and yields ``jobs/demo.toml`` pointed at them, with its output at ``OUT/result``.
 
 The image server listens on the fixed port ``IMAGE_PORT`` (18765), so that every run writes the
 same pair URLs and two runs give byte-identical shards and manifest. The port an output was built
@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from filters.config import FiltersConfig
-from jobs.demo.filters import build_demo_filters, demo_quality_corpus
+from jobs.demo.filters import build_demo_benchmark, build_demo_filters, demo_quality_corpus
 from jobs.demo.pairs import IMAGE_PORT, build_demo_pairs, demo_server
 from jobs.demo.warc import build_demo_corpus
 from jobs.spec import JobSpec, load_job
@@ -33,11 +33,12 @@ DEMO_SPEC = Path(__file__).resolve().parents[1] / "demo.toml"
 
 
 def demo_filters(filters: FiltersConfig, inputs: Path) -> FiltersConfig:
-    """Write the demo's blocklist, lexicon and quality model under ``inputs`` (the model is trained
-    once, like ``loom filters train-quality`` does) and point the demo's [filters] at them."""
+    """Write the demo's blocklist, lexicon, benchmark and quality model under ``inputs`` (the model
+    is trained once, like ``loom filters train-quality`` does) and point the demo's [filters] at them."""
     from filters.classifier import train_classifier
 
     blocklist, lexicon = build_demo_filters(inputs)
+    benchmark = build_demo_benchmark(inputs)
     model = inputs / "quality.bin"
     if not model.exists():
         positive, negative = demo_quality_corpus(inputs / "quality")
@@ -47,6 +48,7 @@ def demo_filters(filters: FiltersConfig, inputs: Path) -> FiltersConfig:
             "url_blocklist": filters.url_blocklist.model_copy(update={"path": str(blocklist)}),
             "lexicon": filters.lexicon.model_copy(update={"paths": [str(lexicon), "loom:gambling"]}),
             "quality": filters.quality.model_copy(update={"model": str(model)}),
+            "decontaminate": filters.decontaminate.model_copy(update={"paths": [str(benchmark)]}),
         }
     )
 

@@ -4,7 +4,7 @@
 status, charset, article text and images in reading order, the PNG image records); it is pure, so
 tests and later pipeline stages can ask it what to expect.
 
-What a corpus of ``pages`` captures holds (for 120: 69/30/6/4/4/2 and 5 to drop):
+What a corpus of ``pages`` captures holds (for 120: 64/28/6/4/4/2 and 5 to drop):
 
 * articles with images in the main content (the rest, ~58%), text-only articles (~25%);
 * pages served as ``charset=iso-8859-1`` in the HTTP header and encoded so (~5%), pages whose
@@ -14,7 +14,9 @@ What a corpus of ``pages`` captures holds (for 120: 69/30/6/4/4/2 and 5 to drop)
 * captures the pipeline must drop: a 404, a 301, non-HTML (application/pdf, text/plain), an
   empty 200 — and on top of ``pages``, ``image/png`` captures of images the articles reference;
 * pages the filters must drop or redact (``jobs/demo/filters.py``): a German article, a page of
-  one teaser repeated, gambling and adult spam, an article with an e-mail address and a public IP.
+  one teaser repeated, gambling and adult spam, an article with an e-mail address and a public IP,
+  and text-only articles that quote a question of the demo's benchmark (taken from the text-only
+  articles' share, so the other pages stay where they were).
 """
 
 from __future__ import annotations
@@ -27,7 +29,14 @@ from datetime import timedelta
 from enum import StrEnum
 from urllib.parse import urlsplit
 
-from jobs.demo.filters import ADULT_SPAM, CONTACT_IP, GAMBLING_SPAM, GERMAN_SENTENCES, SPAM_SITES
+from jobs.demo.filters import (
+    ADULT_SPAM,
+    CONTACT_IP,
+    GAMBLING_SPAM,
+    GERMAN_SENTENCES,
+    SPAM_SITES,
+    benchmark_quote,
+)
 from jobs.demo.pages import (
     CRAWL_START,
     FIRST_NAMES,
@@ -66,6 +75,7 @@ class Kind(StrEnum):
     BOILERPLATE = "boilerplate"  # one teaser paragraph repeated: the Gopher repetition rules drop it
     SPAM = "spam"  # a gambling site on the demo blocklist, or adult spam the demo lexicon flags
     CONTACT = "contact_details"  # an article ending in an e-mail address and a public IP: redacted
+    CONTAMINATED = "contaminated"  # a text-only article quoting a benchmark question: decontaminated
 
 
 #: Captures that should become documents (before filtering and deduplication).
@@ -81,10 +91,12 @@ DOCUMENT_KINDS = frozenset(
         Kind.BOILERPLATE,
         Kind.SPAM,
         Kind.CONTACT,
+        Kind.CONTAMINATED,
     }
 )
-#: Documents the filters step drops: by language, repetition, URL blocklist or lexicon.
-FILTERED_KINDS = frozenset({Kind.FOREIGN, Kind.BOILERPLATE, Kind.SPAM})
+#: Documents the filters step drops: by language, repetition, URL blocklist, lexicon or
+#: decontamination.
+FILTERED_KINDS = frozenset({Kind.FOREIGN, Kind.BOILERPLATE, Kind.SPAM, Kind.CONTAMINATED})
 #: Captures the extractor must drop (status, content type, empty body) — image records included.
 DROPPED_KINDS = frozenset(Kind) - DOCUMENT_KINDS
 
@@ -153,8 +165,12 @@ class DemoPlan:
 
 def _kind_counts(pages: int) -> dict[Kind, int]:
     drop = max(1, round(pages / 120))
+    contaminated = max(1, round(pages / 60))
     counts = {
-        Kind.TEXT: round(pages * 0.25),
+        # the contaminated articles are text-only articles that quote the benchmark: counted right
+        # after them, they take the last text-only articles' places in the shuffle
+        Kind.TEXT: round(pages * 0.25) - contaminated,
+        Kind.CONTAMINATED: contaminated,
         Kind.LATIN1: max(1, round(pages * 0.05)),
         Kind.META_CHARSET: max(1, round(pages * 0.03)),
         Kind.NEAR_DUPLICATE: max(2, round(pages * 0.03)),
@@ -215,6 +231,11 @@ def _article_capture(kind: Kind, index: int, seed: int, ordinal: int) -> Capture
     if kind == Kind.CONTACT:
         contact = f"Send tips to newsroom@{site.slug}.example or to our archive server at {CONTACT_IP}."
         article = replace(article, blocks=(*article.blocks, contact))
+    elif kind == Kind.CONTAMINATED:  # the quiz column goes after the second paragraph
+        at = min(2, len(article.blocks))
+        article = replace(
+            article, blocks=(*article.blocks[:at], benchmark_quote(ordinal), *article.blocks[at:])
+        )
     return Capture(kind, url, 200, content_type, charset, meta, site, article)
 
 
@@ -308,7 +329,7 @@ def demo_plan(pages: int = 120, seed: int = 0) -> DemoPlan:
     if pages < MIN_PAGES:
         raise ValueError(f"pages must be at least {MIN_PAGES}, got {pages}")
     captures: list[Capture] = []
-    sources: list[Capture] = []  # articles a duplicate may copy
+    sources: list[Capture] = []  # articles a duplicate may copy (or a redirect point at)
     duplicated: list[str] = []
     seen_images: set[str] = set()
     ordinals: Counter[Kind] = Counter()
@@ -319,6 +340,8 @@ def demo_plan(pages: int = 120, seed: int = 0) -> DemoPlan:
             rng = demo_rng(seed, "source", index)
             fresh = [s for s in sources if s.url not in duplicated]
             source = rng.choice(fresh or sources)
+            if source.kind == Kind.CONTAMINATED:  # a copy would quote the benchmark too: the next one
+                source = next(s for s in [*fresh, *sources] if s.kind != Kind.CONTAMINATED)
             duplicated.append(source.url)
             capture = _duplicate_capture(kind, index, seed, source)
         elif kind in (Kind.NOT_FOUND, Kind.REDIRECT, Kind.NON_HTML, Kind.EMPTY):
@@ -327,7 +350,7 @@ def demo_plan(pages: int = 120, seed: int = 0) -> DemoPlan:
             capture = _filtered_capture(kind, index, seed, ordinal)
         else:
             capture = _article_capture(kind, index, seed, ordinal)
-            if kind in (Kind.IMAGES, Kind.TEXT):
+            if kind in (Kind.IMAGES, Kind.TEXT, Kind.CONTAMINATED):
                 sources.append(capture)
         captures.append(capture)
         captures.extend(_image_captures(capture, seed, seen_images))

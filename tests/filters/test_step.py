@@ -7,16 +7,29 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from rich.console import Console
 
-from filters.step import ORDER
-from jobs.demo import CONTACT_IP, DEMO_SPEC, FILTERED_KINDS, Kind, build_demo_corpus, demo_filters, demo_plan
+from filters.step import ORDER, filter_stages
+from jobs.demo import (
+    CONTACT_IP,
+    DEMO_SPEC,
+    FILTERED_KINDS,
+    Kind,
+    benchmark_id,
+    build_demo_corpus,
+    demo_filters,
+    demo_plan,
+    quoted_item,
+)
 from jobs.run import run_job
 from jobs.spec import load_job, parse_job
+from pipeline.stage import apply_stages
 from pipeline.storage import Storage
+from shards.config import MixConfig
 from shards.inspect import read_samples
 from shards.stats import filter_rows, render_stats
 
@@ -30,7 +43,12 @@ def demo_run(tmp_path_factory) -> Path:
     cc = spec.sources[0].model_copy(update={"paths": [str(warc)]})
     no_clip = spec.clip.model_copy(update={"enabled": False})  # the demo WARC's images are not fetched
     spec = spec.model_copy(
-        update={"sources": [cc], "filters": demo_filters(spec.filters, out / "input"), "clip": no_clip}
+        update={
+            "sources": [cc],
+            "filters": demo_filters(spec.filters, out / "input"),
+            "clip": no_clip,
+            "mix": MixConfig(),  # no pairs here: no training mixture (tests/shards/test_mix.py)
+        }
     )
     run_job(spec, use_ray=False)
     return out / "result"
@@ -51,16 +69,36 @@ def test_the_planted_pages_go_each_by_its_filter(demo_run):
     assert set(dropped) == set(planted)  # nothing else: the articles pass every filter
     reasons = {url: (row["stage"], row["reason"]) for url, row in dropped.items()}
     spam = plan.by_kind(Kind.SPAM)
+    quotes = plan.by_kind(Kind.CONTAMINATED)
     assert reasons == {
         plan.by_kind(Kind.FOREIGN)[0].url: ("language", "language_not_allowed"),
         plan.by_kind(Kind.BOILERPLATE)[0].url: ("gopher_repetition", "gopher_dup_para_frac"),
         spam[0].url: ("url_blocklist", "url_gambling"),  # a subdomain of the listed domain
         spam[1].url: ("lexicon", "lexicon_ratio"),
+        quotes[0].url: ("decontaminate", "decontaminate"),
+        quotes[1].url: ("decontaminate", "decontaminate"),
     }
+    for ordinal, page in enumerate(quotes):  # the ledger names the benchmark item each one quotes
+        detail = json.loads(dropped[page.url]["detail"])
+        assert (detail["file"], detail["item"]) == ("benchmark.jsonl", benchmark_id(quoted_item(ordinal)))
+        assert detail["ngrams"] >= 7 and detail["items"] == 1
     german = json.loads(dropped[plan.by_kind(Kind.FOREIGN)[0].url]["detail"])
     assert german["language"] == "de" and german["score"] > 0.9
     teaser = json.loads(dropped[plan.by_kind(Kind.BOILERPLATE)[0].url]["detail"])
     assert teaser["score"] > teaser["threshold"] == 0.3
+
+
+def test_the_pages_that_quote_the_benchmark_pass_every_other_filter(demo_run):
+    """Without decontamination the two quiz pages would be kept: every other filter passes them."""
+    quotes = {c.url for c in demo_plan(120).by_kind(Kind.CONTAMINATED)}
+    docs = pq.read_table(next((demo_run / "work/documents").glob("demo-*[0-9].parquet")))
+    docs = docs.filter(pc.is_in(docs["url"], value_set=pa.array(sorted(quotes))))
+    assert docs.num_rows == 2
+    spec = load_job(DEMO_SPEC, output=str(demo_run))
+    cfg = demo_filters(spec.filters, demo_run.parent / "input")
+    others = [st for st in filter_stages(cfg) if st.name != "decontaminate"]
+    assert len(others) == len(filter_stages(cfg)) - 1
+    assert apply_stages(docs, others, "filters").dropped.num_rows == 0
 
 
 def test_kept_documents_carry_their_scores_into_the_shards(demo_run):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import struct
 import time
 import zlib
@@ -15,13 +16,17 @@ from fastwarc import ArchiveIterator, WarcRecordType
 from selectolax.lexbor import LexborHTMLParser
 
 from jobs.demo import (
+    DEMO_BENCHMARK,
     DEMO_WARC_NAME,
     DOCUMENT_KINDS,
     MIN_PAGES,
     PNG_SIGNATURE,
     Kind,
+    benchmark_id,
+    build_demo_benchmark,
     build_demo_corpus,
     demo_plan,
+    quoted_item,
 )
 from jobs.spec import load_job
 
@@ -157,7 +162,7 @@ def test_the_mix_of_120_pages(plan):
     assert sum(n for k, n in counts.items() if k != Kind.IMAGE) == 120
     assert counts == {
         "article_with_images": 64,
-        "article_text_only": 30,
+        "article_text_only": 28,
         "latin1_http_charset": 6,
         "meta_charset_only": 4,
         "near_duplicate": 4,
@@ -170,6 +175,7 @@ def test_the_mix_of_120_pages(plan):
         "boilerplate": 1,
         "spam": 2,
         "contact_details": 1,
+        "contaminated": 2,
         "image": counts["image"],
     }
     assert counts["image"] >= 20
@@ -288,6 +294,21 @@ def test_images_use_every_url_style(plan):
     assert any(i.width is None for i in images)
     declared = [i.width for i in images if i.width is not None]
     assert sum(w >= 200 for w in declared) / len(declared) > 0.8
+
+
+def test_the_contaminated_pages_quote_a_benchmark_question_word_for_word(plan, responses, tmp_path):
+    bench = build_demo_benchmark(tmp_path)
+    items = [json.loads(line) for line in bench.read_text(encoding="utf-8").splitlines()]
+    assert [i["id"] for i in items] == [benchmark_id(k) for k in range(len(DEMO_BENCHMARK))] and len(
+        items
+    ) == 20
+    pages = plan.by_kind(Kind.CONTAMINATED)
+    assert len(pages) == 2 and all(not c.images for c in pages)  # text-only articles
+    for ordinal, capture in enumerate(pages):
+        question = items[quoted_item(ordinal)]["question"]
+        assert len(question.split()) >= 13
+        tree = LexborHTMLParser(responses[capture.url].body.decode(capture.charset))
+        assert any(question in p.text() for p in tree.css("article > p"))
 
 
 def test_too_few_pages_is_an_error():
