@@ -39,8 +39,7 @@ itself held at its peak. ``VmHWM`` rather than ``ru_maxrss``: Linux carries ``ru
 parent here stays small, so they agree). Loom's process also resets ``VmHWM`` before each step
 (``/proc/self/clear_refs``) to give each step's own peak. Loom's peak should stay flat as the corpus grows
 10x, since no part holds more than one documents part or one bucket, while the baseline's grows with
-the corpus. Compare ``steps.<step>.peak_mb`` across sizes: at 1M documents the train step's
-is not flat (its read of every shuffle part's row group; ``docs/PERFORMANCE.md``).
+the corpus. Compare ``steps.<step>.peak_mb`` across sizes (``docs/PERFORMANCE.md`` has a run).
 
 **Decontamination** (``filters.decontaminate``, in a spawned process): ``--decontam-docs``
 documents (20,000; quick 5,000) of 300 words drawn (Zipf) from a seeded vocabulary of 5,000 made-up

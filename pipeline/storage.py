@@ -145,6 +145,22 @@ class Storage:
         dataset = pads.dataset([self._full(r) for r in rels], format="parquet", filesystem=fs)
         return dataset.to_table(columns=columns, filter=where)
 
+    def read_groups(self, rel: str, column: str, value: int) -> pa.Table:
+        """The row groups of one parquet file (written by :meth:`write_parquet_groups`) whose
+        ``column`` can hold ``value``, by the groups' statistics: a reader of one group of many
+        files opens them one at a time and holds only what it reads."""
+        fs, _ = self._fs_and_base
+        with fs.open_input_file(self._full(rel)) as f:
+            pf = pq.ParquetFile(f)
+            meta = pf.metadata
+            leaf = next(j for j in range(meta.num_columns) if meta.schema.column(j).path == column)
+            groups = []
+            for i in range(meta.num_row_groups):
+                stats = meta.row_group(i).column(leaf).statistics
+                if stats is None or not stats.has_min_max or stats.min <= value <= stats.max:
+                    groups.append(i)
+            return pf.read_row_groups(groups) if groups else pf.schema_arrow.empty_table()
+
     def delete_dir(self, rel_dir: str) -> None:
         """Remove a folder and everything under it, if it is there."""
         fs, _ = self._fs_and_base

@@ -31,12 +31,11 @@ from shards.mix import Plan
 from shards.shuffle import BUCKET, EPOCH, ORDER
 from shards.writer import (
     MANIFEST_SCHEMA,
-    document_dicts,
     embedded_record,
     image_embeddings,
     image_files,
+    image_members,
     manifest_row,
-    to_sample,
     write_tar,
 )
 
@@ -124,11 +123,16 @@ class TrainStep(Step):
         return [Part(bucket_name(k), {"bucket": k}) for k in range(plan.buckets)]
 
     def run_part(self, part: Part) -> PartStats:
-        files = [self.inputs["documents"].path(p.name) for p in self.doc_parts]
-        table = self.storage.read_parquets(files, where=pc.field(BUCKET) == part.args["bucket"])
-        table = table.sort_by([(ORDER, "ascending"), ("id", "ascending"), (EPOCH, "ascending")])
+        bucket = part.args["bucket"]
+        shuffled = self.inputs["documents"]
+        table = pa.concat_tables(
+            [self.storage.read_groups(shuffled.path(p.name), BUCKET, bucket) for p in self.doc_parts]
+        )
+        table = table.filter(pc.equal(table[BUCKET], bucket))
+        table = table.sort_by([(c, "ascending") for c in (ORDER, "id", EPOCH)])
+        docs = table.select(["id", "source", "kind", "images", "tokens"]).to_pylist()
         epochs = table[EPOCH].to_pylist()
-        docs = document_dicts(table.drop_columns([ORDER, EPOCH, BUCKET]))
+        json_bytes = table["json"].to_pylist()
         images = image_files(self.storage, self.inputs.get("table"), docs)
         embeddings = image_embeddings(self.storage, self.inputs.get("embeddings"), docs)
         embedded = embedded_record(self.storage, self.inputs.get("model"), embeddings)
@@ -138,24 +142,24 @@ class TrainStep(Step):
         with tempfile.TemporaryDirectory(prefix="loom-train-") as tmp:
             for k, (start, stop) in enumerate(cut_by_tokens(counts, self.cfg.shard_tokens)):
                 name = f"{TRAIN}/{part.name}-{k:05d}.tar"
-                samples = []
-                for doc, epoch in zip(docs[start:stop], epochs[start:stop], strict=True):
-                    sample = to_sample(doc, images, embeddings)
-                    sample["__key__"] = sample_key(doc["id"], epoch)
-                    samples.append(sample)
+                samples = [
+                    {
+                        "__key__": sample_key(docs[i]["id"], epochs[i]),
+                        "json": json_bytes[i],
+                        "tokens": docs[i]["tokens"],
+                        **image_members(docs[i]["images"], images, embeddings),
+                    }
+                    for i in range(start, stop)
+                ]
                 local = os.path.join(tmp, os.path.basename(name))
                 write_tar(samples, local, by_key=False)
                 row = manifest_row(name, docs[start:stop], local, embedded)
+                span = range(start, stop)
                 for kind in KINDS:
-                    row[f"{kind}_tokens"] = sum(
-                        n
-                        for d, n in zip(docs[start:stop], counts[start:stop], strict=True)
-                        if d["kind"] == kind
-                    )
+                    row[f"{kind}_tokens"] = sum(counts[i] for i in span if docs[i]["kind"] == kind)
                 rows.append(row)
                 sample_rows += [
-                    {"shard": name, "component": d[field], "tokens": n}
-                    for d, n in zip(docs[start:stop], counts[start:stop], strict=True)
+                    {"shard": name, "component": docs[i][field], "tokens": counts[i]} for i in span
                 ]
                 self.storage.put_file(local, name)
         schema = pa.schema([f for f in TRAIN_MANIFEST_SCHEMA if not f.name.endswith("_offset")])

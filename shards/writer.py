@@ -61,19 +61,30 @@ def to_sample(
     embeddings: dict[str, bytes] | None = None,
 ) -> dict[str, Any]:
     """A document's sample: its JSON, its token ids (member ``tokens``: little-endian uint32, in
-    ``doc["tokens"]`` as bytes) when tokenized, and, for each fetched image at position ``i``, the
-    member ``<i>.<format>`` with the stored bytes (``images``: sha256 → (format, bytes)) and, when
-    CLIP ran, ``<i>.clip``: its embedding, little-endian float16 (``embeddings``: sha256 → bytes)."""
+    ``doc["tokens"]`` as bytes) when tokenized, and its image members (:func:`image_members`)."""
     sample: dict[str, Any] = {"__key__": doc["id"], "json": sample_json(doc)}
     if doc.get("tokens") is not None:
         sample["tokens"] = doc["tokens"]
-    for i, image in enumerate(doc["images"]):
+    sample.update(image_members(doc["images"], images, embeddings))
+    return sample
+
+
+def image_members(
+    doc_images: list[dict[str, Any] | None],
+    images: dict[str, tuple[str, bytes]] | None = None,
+    embeddings: dict[str, bytes] | None = None,
+) -> dict[str, bytes]:
+    """For each fetched image at position ``i``, the member ``<i>.<format>`` with the stored bytes
+    (``images``: sha256 → (format, bytes)) and, when CLIP ran, ``<i>.clip``: its embedding,
+    little-endian float16 (``embeddings``: sha256 → bytes)."""
+    members = {}
+    for i, image in enumerate(doc_images):
         if image is not None and image["sha256"] is not None:
             fmt, data = (images or {})[image["sha256"]]
-            sample[f"{i}.{fmt}"] = data
+            members[f"{i}.{fmt}"] = data
             if embeddings and image["sha256"] in embeddings:
-                sample[f"{i}.clip"] = embeddings[image["sha256"]]
-    return sample
+                members[f"{i}.clip"] = embeddings[image["sha256"]]
+    return members
 
 
 def sample_size(sample: dict[str, Any]) -> int:
