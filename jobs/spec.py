@@ -85,6 +85,11 @@ class JobSpec(Config):
         made = {
             k for s in self.sources for k in (("pair",) if s.type == "pairs" else ("text", "interleaved"))
         }
+        both = sorted(set(mix.weights) & set(KINDS)), sorted(set(mix.weights) & set(names))
+        if both[0] and both[1] and not set(mix.weights) <= set(KINDS):
+            raise ValueError(
+                f"mix.weights: name kinds ({', '.join(both[0])}) or sources ({', '.join(both[1])}), not both"
+            )
         known = ", ".join(sorted(made)) if mix.by_kind() else ", ".join(names)
         missing = [k for k in mix.weights if k not in (made if mix.by_kind() else names)]
         if missing and mix.by_kind():

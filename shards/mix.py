@@ -159,11 +159,12 @@ def plan_mixture(cfg: MixConfig, tokens: np.ndarray, documents: np.ndarray) -> P
                 f"of {name}, {quota / total:.2f} epochs of what it holds ({total:,} tokens in "
                 f"{docs:,} documents); mix.max_epochs allows {most:g}"
             )
-        full = min(int(quota // total), tokens.shape[1] - 1)
+        full = min(int(quota // total), math.ceil(most) - 1)  # its last epoch may be the partial one
         rest = quota - full * total
         cum = np.concatenate([[0], np.cumsum(tokens[c, full])])
         k = int(np.searchsorted(cum, rest, side="right")) - 1  # cum[k] <= rest < cum[k + 1]
-        cut = k + 1 if k < BUCKETS and rest - cum[k] > cum[k + 1] - rest else k
+        up = k < BUCKETS and rest - cum[k] > cum[k + 1] - rest  # the boundary above is nearer
+        cut = k + 1 if up and full * total + cum[k + 1] <= most * total else k  # never past max_epochs
         taken = full * total + int(cum[cut])
         taken_docs = full * docs + int(documents[c, full, :cut].sum())
         components.append(Component(name, weight, total, docs, most, full, cut, taken, taken_docs))
@@ -203,7 +204,7 @@ def histogram_rows(table: pa.Table, cfg: MixConfig) -> tuple[pa.Table, dict[str,
 class MixStep(Step):
     """Plan the training mixture: one part per documents part counts the histogram of its order
     keys; then the step adds them up into ``plan`` (``work/mix/plan.json``) and ``positions``
-    (``work/mix/positions.npz``: per component and epoch, the cumulative tokens at each bucket)."""
+    (``work/mix/positions.npz``: per component and epoch, the tokens in each bucket)."""
 
     name = MIX
 
@@ -237,7 +238,7 @@ class MixStep(Step):
         plan = plan_mixture(self.cfg, tokens, documents)
         self.storage.write_json(self["plan"].path(), plan.to_json())
         buf = io.BytesIO()
-        np.savez(buf, tokens=tokens, documents=documents)
+        np.savez(buf, tokens=tokens)
         self.storage.write_bytes(self["positions"].path(), buf.getvalue())
         result.stats.extra["mix"] = plan.summary()
         return result
@@ -256,10 +257,10 @@ class MixStep(Step):
         return tokens, documents
 
 
-def read_positions(storage: Storage, positions: Data) -> tuple[np.ndarray, np.ndarray]:
-    """The summed histograms the mix step wrote: tokens and documents by (component, epoch, bucket)."""
+def read_positions(storage: Storage, positions: Data) -> np.ndarray:
+    """The summed histogram the mix step wrote: tokens by (component, epoch, bucket)."""
     with np.load(io.BytesIO(storage.read_bytes(positions.path()))) as z:
-        return z["tokens"], z["documents"]
+        return z["tokens"]
 
 
 __all__ = ["MixError", "MixStep", "Plan", "order_keys", "plan_mixture", "read_positions"]

@@ -115,7 +115,7 @@ class ShuffleStep(Step):
     @functools.cached_property
     def _plan(self) -> tuple[Plan, np.ndarray]:
         plan = Plan.from_json(self.storage.read_json(self.inputs["plan"].path()))
-        return plan, read_positions(self.storage, self.inputs["positions"])[0]
+        return plan, read_positions(self.storage, self.inputs["positions"])
 
     def run_part(self, part: Part) -> PartStats:
         plan, tokens = self._plan

@@ -27,7 +27,7 @@ from pipeline.schema import KINDS
 from pipeline.step import Data, Step
 from pipeline.storage import Storage
 from shards.config import MixConfig
-from shards.mix import Plan
+from shards.mix import MixError, Plan
 from shards.shuffle import BUCKET, EPOCH, ORDER
 from shards.writer import (
     MANIFEST_SCHEMA,
@@ -113,8 +113,10 @@ class TrainStep(Step):
     def settings(self) -> dict[str, Any]:
         return {"shard_tokens": self.cfg.shard_tokens, "subsets": self.cfg.subsets}
 
-    def folders(self) -> list[str]:
-        return sorted({f"work/{self.name}", TRAIN})
+    def reopen(self) -> None:
+        """``--retry-images`` reopens the mixture: the documents and so the buckets may change, and
+        no shard of the old buckets may stay."""
+        self.clear()
 
     def parts(self) -> list[Part]:
         """One part per shuffle bucket (known once the mix step has planned: read each time, since
@@ -141,7 +143,7 @@ class TrainStep(Step):
         rows, sample_rows = [], []
         with tempfile.TemporaryDirectory(prefix="loom-train-") as tmp:
             for k, (start, stop) in enumerate(cut_by_tokens(counts, self.cfg.shard_tokens)):
-                name = f"{TRAIN}/{part.name}-{k:05d}.tar"
+                name = f"{self['shards'].path(part.name)}-{k:05d}.tar"
                 samples = [
                     {
                         "__key__": sample_key(docs[i]["id"], epochs[i]),
@@ -186,6 +188,12 @@ class TrainStep(Step):
         self.storage.write_parquet(self["manifest"].path(), manifest)
         buckets = self._buckets(parts)
         subsets = [self._subset(f, tokens, buckets, rows) for f in self.cfg.subsets]
+        for subset in subsets:
+            if not subset["samples"]:
+                raise MixError(
+                    f"mix.subsets: {subset['fraction']:g} of the mixture's {tokens:,} tokens holds not "
+                    "one sample; give a larger fraction"
+                )
         whole = Counter()
         for b in buckets:
             whole.update(b["components"])

@@ -87,14 +87,31 @@ def validate_train(storage: Storage) -> Report:
         tokens += row["tokens"]
         samples += row["samples"]
     if storage.exists(SUBSETS):
-        names = {r["shard"] for r in rows}
-        for subset in storage.read_json(SUBSETS)["subsets"]:
-            where = f"{SUBSETS}: subset {subset['fraction']}"
-            if subset["samples"] > samples or subset["tokens"] > tokens:
-                report.problems.append(f"{where}: holds more than the dataset")
-            if not set(subset["shards"]) <= names:
-                report.problems.append(f"{where}: names shards not in the manifest")
+        report.problems.extend(_check_subsets(storage.read_json(SUBSETS)["subsets"], rows))
     return report
+
+
+def _check_subsets(subsets: list[dict], rows: list[dict]) -> list[str]:
+    """Each subset a prefix of the manifest's shards, its samples and tokens where its last shard
+    says, and each nested in the next."""
+    problems, before = [], 0
+    for subset in sorted(subsets, key=lambda s: s["fraction"]):
+        where = f"{SUBSETS}: subset {subset['fraction']}"
+        shards = subset["shards"]
+        if not shards or shards != [r["shard"] for r in rows[: len(shards)]]:
+            problems.append(f"{where}: its shards are not the first shards of the manifest")
+            continue
+        last = rows[len(shards) - 1]
+        if not 0 < subset["last_shard_samples"] <= last["samples"] or subset["samples"] != (
+            last["sample_offset"] + subset["last_shard_samples"]
+        ):
+            problems.append(f"{where}: {subset['samples']} samples do not end in {last['shard']}")
+        if not last["token_offset"] < subset["tokens"] <= last["token_offset"] + last["tokens"]:
+            problems.append(f"{where}: {subset['tokens']} tokens do not end in {last['shard']}")
+        if subset["samples"] < before:
+            problems.append(f"{where}: smaller than the subset before it (not nested)")
+        before = subset["samples"]
+    return problems
 
 
 def _check_manifest(storage: Storage, manifest: str, folder: str, report: Report) -> list[dict]:

@@ -149,3 +149,9 @@ def test_a_mixture_by_source_and_its_defaults():
     assert not parse_job(base).mix.enabled  # no weights, no training dataset
     with pytest.raises(JobSpecError, match=r"mix: the mixture is measured in tokens; it needs \[tokenizer\]"):
         parse_job({**base, "mix": {"weights": {"cc": 1}}, "tokenizer": {"enabled": False}})
+
+
+def test_weights_name_kinds_or_sources_not_both():
+    base = {"output": "o", "sources": [{"type": "pairs", "name": "laion", "paths": ["p"]}, {"paths": ["w"]}]}
+    with pytest.raises(JobSpecError, match=r"mix\.weights: name kinds \(text\) or sources \(cc\), not both"):
+        parse_job({**base, "mix": {"weights": {"text": 1, "cc": 1}}})

@@ -23,7 +23,7 @@ from shards.generate import write_generated
 from shards.mix import BUCKETS, MixError, MixStep, plan_mixture
 from shards.shuffle import ShuffleStep
 from shards.train import TrainStep
-from shards.validate import validate_train
+from shards.validate import _check_subsets, validate_train
 
 TOKENS = Data("tokens", "documents", "work/tokens/{part}.parquet")
 WEIGHTS = {"text": 0.55, "interleaved": 0.4, "pair": 0.05}
@@ -80,9 +80,11 @@ def mixed(tmp_path_factory) -> Storage:
 
 
 def test_the_mixture_meets_its_shares_within_half_a_point(mixed):
-    got = shares(stream(mixed))
+    samples = stream(mixed)
+    got = shares(samples)
     assert all(abs(got[k] - w) <= 0.005 for k, w in WEIGHTS.items()), got
     plan = mixed.read_json("work/mix/plan.json")
+    assert sum(n for _, _, n in samples) == plan["tokens"]  # what the plan counted, and no more
     pair = next(c for c in plan["components"] if c["name"] == "pair")
     assert 2 < pair["taken_tokens"] / pair["tokens"] <= 3  # the pairs repeat, within max_epochs
 
@@ -164,6 +166,66 @@ def test_a_bigger_budget_keeps_the_smaller_ones_documents_in_their_order(tmp_pat
     a, b = [k for k, _, _ in stream(small)], [k for k, _, _ in stream(big)]
     assert set(a) < set(b)
     assert [k for k in b if k in set(a)] == a  # the bigger one extends, never reshuffles
+
+
+def test_a_component_never_takes_more_epochs_than_its_max(tmp_path):
+    """The scarcest component (pairs, max_epochs 1) sets the budget while text may repeat: the
+    pairs are taken once, exactly, and the shards hold what the plan counted."""
+    storage = corpus(tmp_path, 2, 600)
+    train = run_mix(storage, weights={"pair": 0.25, "text": 0.75}, max_epochs={"text": 2})
+    plan = storage.read_json("work/mix/plan.json")
+    pair = next(c for c in plan["components"] if c["name"] == "pair")
+    assert pair["taken_tokens"] == pair["tokens"] and train["tokens"] == plan["tokens"]
+    keys = [k for k, kind, _ in stream(storage) if kind == "pair"]
+    assert len(keys) == pair["documents"] and not any("-" in k for k in keys)
+
+
+def test_a_subset_too_small_for_one_sample_is_an_error(tmp_path):
+    with pytest.raises(
+        MixError, match=r"mix\.subsets: 1e-09 of the mixture's .* tokens holds not one sample"
+    ):
+        run_mix(corpus(tmp_path, 1, 300), subsets=[1e-9, 0.5])
+
+
+def test_validate_checks_the_subsets_against_the_manifest():
+    rows = [
+        {
+            "shard": "train/00000-00000.tar",
+            "samples": 10,
+            "tokens": 100,
+            "token_offset": 0,
+            "sample_offset": 0,
+        },
+        {
+            "shard": "train/00000-00001.tar",
+            "samples": 10,
+            "tokens": 100,
+            "token_offset": 100,
+            "sample_offset": 10,
+        },
+    ]
+    good = {
+        "fraction": 0.6,
+        "samples": 12,
+        "tokens": 120,
+        "shards": [r["shard"] for r in rows],
+        "last_shard_samples": 2,
+    }
+    assert _check_subsets([good], rows) == []
+    skipped = {**good, "shards": rows[1:]}
+    assert "not the first shards" in _check_subsets([skipped], rows)[0]
+    assert "do not end in" in _check_subsets([{**good, "samples": 13}], rows)[0]
+    smaller = {**good, "fraction": 0.9, "samples": 2, "tokens": 20, "shards": [rows[0]["shard"]]}
+    assert "not nested" in _check_subsets([good, smaller], rows)[0]
+
+
+def test_retrying_images_reopens_the_training_set_from_scratch(tmp_path):
+    storage = corpus(tmp_path, 1, 300)
+    run_mix(storage)
+    cfg = MixConfig(weights=WEIGHTS)
+    mix = MixStep(storage, part_names(storage), TOKENS, cfg)
+    TrainStep(storage, part_names(storage), Data("shuffle", "documents", ""), mix["plan"], cfg).reopen()
+    assert storage.list("train") == [] and storage.list("work/train") == []
 
 
 def test_a_budget_past_max_epochs_names_the_component_and_what_it_holds():
