@@ -1,4 +1,5 @@
-"""The ``loom`` command line: run, plan, demo, stats, validate, inspect, submit, filters, tokenizer."""
+"""The ``loom`` command line: run, plan, demo, stats, validate, export, inspect, submit, filters,
+tokenizer."""
 
 from __future__ import annotations
 
@@ -103,6 +104,27 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from pipeline.storage import Storage
+    from shards.export import EXPORTS, export
+
+    storage = Storage(args.out)
+    try:
+        done = export(storage, args.folder, tuple(args.to or EXPORTS))
+    except ValueError as err:
+        raise JobSpecError(str(err)) from None
+    where = storage.uri(done.folder)
+    sys.stdout.write(
+        f"exported {done.folder}/: {done.shards} shards, {done.samples:,} samples, {done.tokens:,} tokens\n"
+        + "".join(f"  {storage.uri(f)}\n" for f in done.files)
+        + "read it with (docs/TRAINING.md):\n"
+        + f"  energon:  megatron.energon.get_train_dataset('{where}', split_part='train', ...)\n"
+        + f"  megatron: IndexedDataset('{storage.uri(f'export/megatron/{done.folder}_text_document')}')\n"
+        + f"  hf:       datasets.load_dataset('{where}', split='train')\n"
+    )
+    return 0
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
     import os
 
@@ -163,6 +185,13 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--json", action="store_true", help="print stats.json instead of tables")
     stats.set_defaults(fn=cmd_stats)
 
+    exp = sub.add_parser(
+        "export", help="write what Megatron-Energon, Megatron-LM and HF datasets need to read the shards"
+    )
+    exp.add_argument("out", help="a job's output root")
+    exp.add_argument("--folder", choices=["train", "shards"], help="default: train/ when the job made it")
+    exp.add_argument("--to", nargs="+", choices=["energon", "megatron", "hf"], help="default: all three")
+    exp.set_defaults(fn=cmd_export)
     val = sub.add_parser("validate", help="re-read every shard and check it against the manifest")
     val.add_argument("out", help="the job's output root")
     val.set_defaults(fn=cmd_validate)
