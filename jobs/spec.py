@@ -85,18 +85,24 @@ class JobSpec(Config):
         made = {
             k for s in self.sources for k in (("pair",) if s.type == "pairs" else ("text", "interleaved"))
         }
-        both = sorted(set(mix.weights) & set(KINDS)), sorted(set(mix.weights) & set(names))
-        if both[0] and both[1] and not set(mix.weights) <= set(KINDS):
+        if mix.by_kind():
+            missing = [k for k in mix.weights if k not in made]
+            if missing:
+                raise ValueError(
+                    f"mix.weights.{missing[0]}: no source of this job makes it "
+                    f"(they make {', '.join(sorted(made))})"
+                )
+            return self
+        kinds, sources = [k for k in mix.weights if k in KINDS], [k for k in mix.weights if k in names]
+        if kinds and sources:
             raise ValueError(
-                f"mix.weights: name kinds ({', '.join(both[0])}) or sources ({', '.join(both[1])}), not both"
+                f"mix.weights: name kinds ({', '.join(kinds)}) or sources ({', '.join(sources)}), not both"
             )
-        known = ", ".join(sorted(made)) if mix.by_kind() else ", ".join(names)
-        missing = [k for k in mix.weights if k not in (made if mix.by_kind() else names)]
-        if missing and mix.by_kind():
-            raise ValueError(f"mix.weights.{missing[0]}: no source of this job makes it (they make {known})")
+        missing = [k for k in mix.weights if k not in names]
         if missing:
             raise ValueError(
-                f"mix.weights.{missing[0]}: neither a kind ({', '.join(KINDS)}) nor a source ({known})"
+                f"mix.weights.{missing[0]}: neither a kind ({', '.join(KINDS)}) "
+                f"nor a source ({', '.join(names)})"
             )
         return self
 

@@ -41,12 +41,12 @@ import numpy as np
 from pipeline.graph import read_state
 from pipeline.storage import Storage
 from shards.train import TRAIN, TRAIN_MANIFEST
+from shards.validate import IMAGE_FORMATS
 from shards.writer import MANIFEST, SHARDS
 
 log = logging.getLogger(__name__)
 
 EXPORTS = ("energon", "megatron", "hf")
-IMAGE_FORMATS = ("jpg", "png", "webp")
 ENERGON_VERSION = "7.4.1"  # the megatron-energon the tests load the export with
 
 DATASET_YAML = """\
@@ -148,15 +148,14 @@ def export(storage: Storage, folder: str | None = None, to: tuple[str, ...] = EX
             for shard in shards:
                 with tarfile.open(fileobj=io.BytesIO(storage.read_bytes(shard)), mode="r:") as tar:
                     offsets, tokens, parts = sample_offsets(tar)
-                    keys = list(tokens) if tokens else []
                 name = shard.removeprefix(f"{folder}/")
                 counts[name] = len(offsets) - 1
                 positions |= {int(p.split(".")[0]) for p in parts if p.split(".")[0].isdigit()}
                 if "energon" in to:
                     storage.write_bytes(f"{shard}.idx", struct.pack(f"<{len(offsets)}Q", *offsets))
                 if "megatron" in to:
-                    for key in keys:
-                        ids = np.frombuffer(tokens[key], "<u4").astype(dtype)
+                    for data in tokens.values():  # in tar order: the dataset's
+                        ids = np.frombuffer(data, "<u4").astype(dtype)
                         bin_file.write(ids.tobytes())
                         lengths.append(len(ids))
                 out.tokens += sum(len(t) // 4 for t in tokens.values())
