@@ -1,5 +1,5 @@
-"""The ``loom`` command line: run, plan, demo, stats, validate, export, inspect, submit, filters,
-tokenizer."""
+"""The ``loom`` command line: run, plan, demo, stats, validate, export, pack, inspect, submit,
+filters, tokenizer."""
 
 from __future__ import annotations
 
@@ -63,6 +63,12 @@ def _say_outcome(outcome) -> None:
         f"  stats:     {outcome.stats}   (loom stats {outcome.output})\n"
         + (f"  tokenizer: {outcome.tokenizer}\n" if outcome.tokenizer else "")
         + (f"  train:     {outcome.train}   ({outcome.train_note})\n" if outcome.train else "")
+        + (
+            f"  next:      loom pack {outcome.output}   (how it packs into 8k sequences)\n"
+            f"             loom export {outcome.output}   (Megatron-Energon, Megatron-LM, HF datasets)\n"
+            if outcome.tokenizer
+            else ""
+        )
     )
 
 
@@ -122,6 +128,36 @@ def cmd_export(args: argparse.Namespace) -> int:
         + f"  megatron: IndexedDataset('{storage.uri(f'export/megatron/{done.folder}_text_document')}')\n"
         + f"  hf:       datasets.load_dataset('{where}', split='train')\n"
     )
+    return 0
+
+
+def cmd_pack(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from shards.loader import LoaderConfig
+    from shards.pack import pack_summary, render_pack
+    from shards.stream import LoaderError
+
+    options = {
+        "seq_len": args.seq_len,
+        "image_tokens": args.image_tokens,
+        "max_images": args.max_images,
+        "epochs": args.epochs,
+        "folder": args.folder,
+        "subset": args.subset,
+        "images": "none",
+        "on_error": "raise" if args.strict else "skip",
+    }
+    try:
+        summary = pack_summary(args.out, LoaderConfig(**options))
+    except ValidationError as err:
+        raise JobSpecError("; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())) from None
+    except LoaderError as err:
+        raise JobSpecError(str(err)) from None
+    if args.json:
+        sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")
+    else:
+        sys.stdout.write(render_pack(summary))
     return 0
 
 
@@ -192,6 +228,23 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--folder", choices=["train", "shards"], help="default: train/ when the job made it")
     exp.add_argument("--to", nargs="+", choices=["energon", "megatron", "hf"], help="default: all three")
     exp.set_defaults(fn=cmd_export)
+
+    pack = sub.add_parser(
+        "pack", help="dry-run the training loader: sequences, fill, skips (docs/TRAINING.md)"
+    )
+    pack.add_argument("out", help="a job's output root")
+    pack.add_argument("--seq-len", type=int, default=8192, help="tokens per sequence (default 8192)")
+    pack.add_argument("--image-tokens", type=int, default=64, help="placeholders per image (default 64)")
+    pack.add_argument("--max-images", type=int, help="images per sequence at most")
+    pack.add_argument("--epochs", type=int, default=1, help="passes over the data (default 1)")
+    pack.add_argument("--folder", choices=["train", "shards"], help="default: train/ when the job made it")
+    pack.add_argument("--subset", type=float, help="a nested subset of train/ (a fraction in subsets.json)")
+    pack.add_argument(
+        "--strict", action="store_true", help="stop at the first bad sample (default: count it)"
+    )
+    pack.add_argument("--json", action="store_true", help="one JSON object")
+    pack.set_defaults(fn=cmd_pack)
+
     val = sub.add_parser("validate", help="re-read every shard and check it against the manifest")
     val.add_argument("out", help="the job's output root")
     val.set_defaults(fn=cmd_validate)

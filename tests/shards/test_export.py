@@ -12,19 +12,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs.cli import main
-from jobs.demo import demo_job
-from jobs.run import run_job
 from pipeline.storage import Storage
 from shards.validate import validate_output
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory) -> Path:
-    """The demo (40 pages) run once, then ``loom export`` of its training set and its shards."""
-    out = tmp_path_factory.mktemp("export") / "demo"
-    with demo_job(out, pages=40) as spec:
-        run_job(spec, use_ray=False)
-    result = out / "result"
+def exported(demo_result: Path) -> Path:
+    """The demo's ``loom export`` of its training set and of its shards."""
+    result = demo_result
     assert main(["export", str(result)]) == 0
     assert main(["export", str(result), "--folder", "shards", "--to", "megatron", "hf"]) == 0
     return result

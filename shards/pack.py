@@ -1,0 +1,60 @@
+"""``loom pack OUT``: a dry run of the training loader: how the data packs at a sequence length.
+
+It runs :class:`shards.loader.PackedDataset` over the whole stream in one process and counts what a
+trainer would get: sequences, real tokens and the fill (real tokens / sequence slots), documents and
+how many were cut, images, samples skipped by reason, and the rate.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from shards.loader import LoaderConfig, PackedDataset
+
+
+def pack_summary(out: str | Path, config: LoaderConfig) -> dict[str, Any]:
+    dataset = PackedDataset(out, config)
+    started = time.perf_counter()
+    sequences = tokens = images = pieces = cut = 0
+    skipped: Counter = Counter()
+    for seq in dataset:
+        sequences += 1
+        tokens += seq["tokens"]
+        images += len(seq["image_positions"])
+        pieces += len(seq["documents"])
+        cut += sum(not name.endswith("@0") for name in seq["documents"])
+        skipped.update(seq["skipped"])
+    seconds = time.perf_counter() - started
+    return {
+        "folder": dataset.source.folder,
+        "seq_len": config.seq_len,
+        "image_tokens": config.image_tokens,
+        "epochs": config.epochs,
+        "sequences": sequences,
+        "tokens": tokens,
+        "fill": round(tokens / (sequences * config.seq_len), 6) if sequences else 0.0,
+        "documents": pieces - cut,
+        "continued_pieces": cut,
+        "images": images,
+        "skipped": dict(skipped),
+        "seconds": round(seconds, 3),
+        "tokens_s": round(tokens / seconds) if seconds else 0,
+    }
+
+
+def render_pack(summary: dict[str, Any]) -> str:
+    s = summary
+    skipped = ", ".join(f"{k} {v:,}" for k, v in sorted(s["skipped"].items())) or "none"
+    return (
+        f"{s['folder']}/ at seq_len {s['seq_len']:,} ({s['image_tokens']} tokens per image), "
+        f"{s['epochs'] or 'endless'} epoch(s):\n"
+        f"  sequences  {s['sequences']:,}\n"
+        f"  tokens     {s['tokens']:,}   fill {s['fill']:.2%}\n"
+        f"  documents  {s['documents']:,}   ({s['continued_pieces']:,} pieces continue a cut document)\n"
+        f"  images     {s['images']:,}\n"
+        f"  skipped    {skipped}\n"
+        f"  {s['seconds']:.2f} s, {s['tokens_s']:,} tokens/s in one process\n"
+    )
