@@ -186,8 +186,8 @@ class Reader:
         try:
             with open(path, "rb") as f:
                 data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        except (OSError, ValueError) as e:
-            raise LoaderError(f"{name}: cannot read the shard: {e}") from e
+        except (OSError, ValueError) as e:  # missing, unreadable, or empty (mmap refuses 0 bytes)
+            raise ShardError(f"{name}: cannot read the shard: {e}") from e
         samples = scan(data, name)
         if len(samples) < self.source.samples[index]:
             data.close()
