@@ -86,13 +86,15 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from pipeline.storage import Storage
+    from shards.pack import load_records
     from shards.stats import load_stats, render_stats
 
-    stats = load_stats(Storage(args.out))
+    storage = Storage(args.out)
+    stats = load_stats(storage)
     if args.json:
         sys.stdout.write(json.dumps(stats, indent=1, sort_keys=True) + "\n")
     else:
-        render_stats(stats, Console())
+        render_stats(stats, Console(), load_records(storage))
     return 0
 
 
@@ -134,8 +136,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_pack(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
+    from pipeline.storage import Storage
     from shards.loader import LoaderConfig
-    from shards.pack import pack_summary, render_pack
+    from shards.pack import pack_summary, record, render_pack
     from shards.stream import LoaderError
 
     options = {
@@ -154,10 +157,12 @@ def cmd_pack(args: argparse.Namespace) -> int:
         raise JobSpecError("; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())) from None
     except LoaderError as err:
         raise JobSpecError(str(err)) from None
+    record(Storage(args.out), summary)
     if args.json:
         sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")
     else:
-        sys.stdout.write(render_pack(summary))
+        kept = Storage(args.out).uri("pack.json")
+        sys.stdout.write(render_pack(summary) + f"  kept in {kept} (loom stats)\n")
     return 0
 
 

@@ -2,7 +2,9 @@
 
 It runs :class:`shards.loader.PackedDataset` over the whole stream in one process and counts what a
 trainer would get: sequences, real tokens and the fill (real tokens / sequence slots), documents and
-how many were cut, images, samples skipped by reason, and the rate.
+how many were cut, images, samples skipped by reason, and the rate. Each run is kept in
+``OUT/pack.json`` (one entry per folder, sequence length, image tokens and epochs), which
+``loom stats`` shows as its Packing table.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from pipeline.storage import Storage
 from shards.loader import LoaderConfig, PackedDataset
+
+PACK = "pack.json"
 
 
 def pack_summary(out: str | Path, config: LoaderConfig) -> dict[str, Any]:
@@ -58,3 +63,16 @@ def render_pack(summary: dict[str, Any]) -> str:
         f"  skipped    {skipped}\n"
         f"  {s['seconds']:.2f} s, {s['tokens_s']:,} tokens/s in one process\n"
     )
+
+
+def record(storage: Storage, summary: dict[str, Any]) -> None:
+    """Keep ``summary`` in ``OUT/pack.json``, replacing an earlier run with the same settings."""
+    runs = load_records(storage)
+    s = summary
+    key = f"{s['folder']}@{s['seq_len']}/k{s['image_tokens']}/e{s['epochs']}"
+    runs[key] = summary
+    storage.write_json(PACK, {"runs": dict(sorted(runs.items()))})
+
+
+def load_records(storage: Storage) -> dict[str, dict[str, Any]]:
+    return storage.read_json(PACK)["runs"] if storage.exists(PACK) else {}

@@ -30,7 +30,7 @@ def ordered_steps(stats: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return [(name, stats["steps"][name]) for name in order]
 
 
-def render_stats(stats: dict[str, Any], console: Console) -> None:
+def render_stats(stats: dict[str, Any], console: Console, packing: dict[str, Any] | None = None) -> None:
     console.print(
         f"[bold]{stats['job']}[/bold]  fingerprint {stats['fingerprint']}  "
         f"loom {stats['loom_version']}  format v{stats['format_version']}  {stats['seconds']:.1f}s"
@@ -75,6 +75,8 @@ def render_stats(stats: dict[str, Any], console: Console) -> None:
         render_tokens(stats["steps"], console)
     if "train" in stats["steps"]:
         render_mix(stats["steps"], console)
+    if packing:
+        render_packing(packing, console)
 
     sh = stats["shards"]
     out = Table(title="Shards", title_justify="left")
@@ -262,6 +264,24 @@ def render_mix(steps: dict[str, Any], console: Console) -> None:
         shares = [f"{100 * s['shares'].get(n, 0):.2f}" for n in names]
         subsets.add_row(f"{s['fraction']:g}", f"{s['tokens']:,}", f"{s['samples']:,}", *shares)
     console.print(subsets)
+
+
+def render_packing(runs: dict[str, Any], console: Console) -> None:
+    """What ``loom pack`` measured: per run, sequences, fill, cut documents and skipped samples."""
+    table = Table(title="Packing (loom pack)", title_justify="left")
+    for col in ("run", "seqs", "tokens", "fill %", "cut", "skip"):
+        table.add_column(col, justify="left" if col == "run" else "right")
+    for s in runs.values():
+        epochs = f"{s['epochs']} ep" if s["epochs"] else "endless"
+        table.add_row(
+            f"{s['folder']}/ {s['seq_len']} k={s['image_tokens']} {epochs}",
+            f"{s['sequences']:,}",
+            f"{s['tokens']:,}",
+            f"{100 * s['fill']:.2f}",
+            f"{s['continued_pieces']:,}",
+            f"{sum(s['skipped'].values()):,}",
+        )
+    console.print(table)
 
 
 def render_clip(steps: dict[str, Any], console: Console) -> None:

@@ -22,3 +22,11 @@ def test_loom_pack_errors_are_one_line(demo_result, tmp_path, capsys):
     assert "no manifest" in capsys.readouterr().err
     assert main(["pack", str(demo_result), "--seq-len", "32", "--image-tokens", "64"]) == 2
     assert capsys.readouterr().err.strip().endswith("exceeds seq_len")
+
+
+def test_loom_stats_shows_what_loom_pack_measured(demo_result, capsys):
+    assert main(["pack", str(demo_result), "--seq-len", "4096", "--image-tokens", "16"]) == 0
+    capsys.readouterr()
+    assert main(["stats", str(demo_result)]) == 0
+    out = capsys.readouterr().out
+    assert "Packing (loom pack)" in out and "train/ 4096 k=16 1 ep" in out
