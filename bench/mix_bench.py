@@ -70,8 +70,6 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +77,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's packages, not another's
+
+from childproc import in_child  # noqa: E402  (bench/ is on sys.path: the script's folder)
+
 TOKENS_PATTERN = "work/tokens/{part}.parquet"
 SEED = 0
 
@@ -114,35 +115,6 @@ def _reset_peak() -> bool:
         return True
     except OSError:
         return False
-
-
-def _child_main(conn: Connection, fn: Callable[..., dict[str, Any]], args: tuple) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
-    logging.getLogger("pipeline").setLevel(logging.WARNING)  # no line per part
-    try:
-        conn.send(fn(*args))
-    except BaseException as err:  # the parent reports it
-        log.exception("child failed")
-        conn.send({"error": f"{type(err).__name__}: {err}"})
-    finally:
-        conn.close()
-
-
-def in_child(fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
-    """``fn(*args)`` in a fresh spawned process (its own memory figures); its result dict."""
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child_main, args=(child, fn, args))
-    proc.start()
-    child.close()
-    try:
-        out = parent.recv()
-    except EOFError:
-        out = {"error": "the child process died"}
-    proc.join()
-    if proc.exitcode and "error" not in out:
-        out["error"] = f"exit code {proc.exitcode}"
-    return out
 
 
 def _memory(after_import_mb: float) -> dict[str, float]:

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 STATE_FORMAT = "loom-loader/1"
 IGNORE = -100  # the label of a position that takes no loss (torch's cross-entropy ignore_index)
+ACROSS = -1  # while rendering: a document's </s>, labelled once the next piece is known
 
 
 class LoaderConfig(Config):
@@ -133,6 +134,7 @@ class PackedDataset(IterableDataset):
         self.progress: dict[int, tuple[int, int]] = {}  # consumer → (items done, next sequence)
         self.rotation = 0  # worker w plays this rank's consumer (w + rotation) % workers
         self.skipped: Counter = Counter()
+        self.arrays = False  # yield numpy arrays (PackedLoader: they cross from workers as one pickle)
 
     @property
     def vocab_size(self) -> int:
@@ -172,6 +174,18 @@ class PackedDataset(IterableDataset):
         order = np.random.default_rng([cfg.seed, block]).permutation(len(bins))
         return docs, [[pieces[i] for i in bins[b]] for b in order], skipped
 
+    @staticmethod
+    def _picture(docs: list[Document], at: tuple[int, int]) -> Any:
+        from PIL import Image
+
+        doc = docs[at[0]]
+        try:
+            picture = Image.open(io.BytesIO(doc.images[at[1]]))
+            picture.load()
+        except Exception as e:  # it passed verify() but does not decode: no silent hole in the sequence
+            raise LoaderError(f"{doc.shard}: sample {doc.key}: image {at[1]} does not decode: {e}") from e
+        return picture
+
     def render(self, docs: list[Document], pieces: list[Piece]) -> dict[str, Any]:
         """One sequence of these pieces, padded to ``seq_len``."""
         cfg, src = self.config, self.source
@@ -179,7 +193,7 @@ class PackedDataset(IterableDataset):
         ids = np.full(n, src.pad, np.int64)
         labels = np.full(n, IGNORE, np.int64)
         positions = np.zeros(n, np.int64)
-        cu, image_positions, payloads, names, at = [0], [], [], [], 0
+        cu, image_positions, payloads, pictures, names, at = [0], [], [], [], [], 0
         for p in pieces:
             doc = docs[p.doc]
             size = p.length
@@ -188,27 +202,29 @@ class PackedDataset(IterableDataset):
             after = doc.ids[p.start + 1 : p.stop + 1]  # the next ids, in the document (past the piece too)
             labels[at : at + len(after)] = after
             labels[at : at + size][doc.no_loss[p.start : p.stop]] = IGNORE
-            if cfg.loss_across_documents and p.stop == len(doc.ids) and at + size < n:
-                labels[at + size - 1] = -1  # set below, once the next piece is in
+            if cfg.loss_across_documents and at and labels[at - 1] == ACROSS:
+                labels[at - 1] = doc.ids[0] if p.start == 0 else IGNORE  # the next document's <s>
+            if cfg.loss_across_documents and p.stop == len(doc.ids):
+                labels[at + size - 1] = ACROSS  # set once the next piece is known
             lo, hi = np.searchsorted(doc.spans, [p.start, p.stop])
             for j in range(lo, hi):
                 image_positions.append(at + int(doc.spans[j]) - p.start + 1)
                 if doc.images:
                     payloads.append(doc.images[j])
+                    pictures.append((p.doc, j))
             names.append(f"{doc.key}@{p.start}")
             at += size
             cu.append(at)
-        if cfg.loss_across_documents:
-            ends = np.flatnonzero(labels == -1)
-            labels[ends] = np.where(ends + 1 < at, ids[np.minimum(ends + 1, n - 1)], IGNORE)
+        if at and labels[at - 1] == ACROSS:
+            labels[at - 1] = IGNORE
         if at < n:
             cu.append(n)
         item: dict[str, Any] = {
-            "input_ids": torch.from_numpy(ids),
-            "labels": torch.from_numpy(labels),
-            "position_ids": torch.from_numpy(positions),
-            "cu_seqlens": torch.tensor(cu, dtype=torch.int32),
-            "image_positions": torch.tensor(image_positions, dtype=torch.int64),
+            "input_ids": ids,
+            "labels": labels,
+            "position_ids": positions,
+            "cu_seqlens": np.array(cu, np.int32),
+            "image_positions": np.array(image_positions, np.int64),
             "tokens": at,
             "documents": names,
         }
@@ -217,11 +233,9 @@ class PackedDataset(IterableDataset):
             vectors = (
                 np.frombuffer(b"".join(payloads), "<f2").reshape(-1, dim) if payloads else np.zeros((0, dim))
             )
-            item["image_embeddings"] = torch.from_numpy(vectors.astype(np.float16))
+            item["image_embeddings"] = vectors.astype(np.float16)
         elif cfg.images == "decoded":
-            from PIL import Image
-
-            item["images"] = [self.transform(Image.open(io.BytesIO(b))) for b in payloads]
+            item["images"] = [self.transform(self._picture(docs, p)) for p in pictures]
         return item
 
     # -- iteration --------------------------------------------------------------------------------
@@ -238,19 +252,34 @@ class PackedDataset(IterableDataset):
         done, next_sequence = self.progress.get(consumer, (0, -1))
         cfg = self.config
         reader = Reader(self.source, cfg.image_tokens, self.placeholder, cfg.images, cfg.on_error == "skip")
+        pending: Counter = Counter()  # skips not yet reported: they ride on the next item yielded
+        barren = 0  # blocks in a row that made no sequence
         try:
             while (item := self.work.item(consumer + done * consumers)) is not None:
                 block, start = item
                 if next_sequence >= 0:
                     start = next_sequence
                 docs, sequences, skipped = self.block(reader, block)
+                if start == 0:  # a block resumed past its start had its skips reported already
+                    pending.update(skipped)
+                barren = 0 if sequences else barren + 1
+                if cfg.epochs is None and barren > -(-self.source.documents // self.block_documents) + 1:
+                    raise LoaderError(f"no sequence from {barren} blocks in a row: every sample was skipped")
                 for s in range(start, len(sequences)):
                     out = self.render(docs, sequences[s])
                     last = s == len(sequences) - 1
-                    out["loom_position"] = torch.tensor([consumer, done + last, -1 if last else s + 1])
-                    out["skipped"] = dict(skipped) if s == 0 else {}
-                    yield out
+                    out["loom_position"] = np.array([consumer, done + last, -1 if last else s + 1])
+                    out["skipped"] = dict(pending)
+                    pending.clear()
+                    yield out if self.arrays else tensors(out)
                 done, next_sequence = done + 1, -1
+            if pending:  # skips after the last sequence: no item will carry them
+                if info is None:
+                    self.skipped.update(pending)
+                else:
+                    log.warning(
+                        "worker %d: samples skipped after its last sequence: %s", worker, dict(pending)
+                    )
         finally:
             reader.close()
 
@@ -289,6 +318,11 @@ class PackedDataset(IterableDataset):
                 )
         workers = self.workers or 1
         saved = states[0]
+        shape = ("world_size", "workers", "work")
+        if any(tuple(s[k] for k in shape) != tuple(saved[k] for k in shape) for s in states):
+            raise LoaderError(
+                "these states were not saved at one point of one run (their world or work differ)"
+            )
         same = saved["world_size"] == self.world_size and saved["workers"] == workers
         mine = [s for s in states if s["rank"] == self.rank]
         if same and mine:
@@ -315,34 +349,41 @@ class PackedDataset(IterableDataset):
                 self.skipped.update(s["skipped"])
 
 
-def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
-    """Sequences → one batch: ``input_ids``/``labels``/``position_ids`` stacked (B × seq_len);
-    ``cu_seqlens`` of the flattened batch (B·seq_len tokens, for varlen attention) and
-    ``max_seqlen``; ``image_positions`` as (row, position) pairs and ``image_embeddings`` stacked in
-    the same order (or ``images``, a flat list); ``tokens`` per row; ``documents`` per row."""
+def tensors(item: dict[str, Any]) -> dict[str, Any]:
+    """The numpy arrays of an item or a batch as torch tensors (no copy)."""
+    return {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in item.items()}
+
+
+def collate_arrays(batch: list[dict[str, Any]]) -> dict[str, Any]:
+    """:func:`collate`, in numpy arrays."""
+    batch = [{k: np.asarray(v) if isinstance(v, torch.Tensor) else v for k, v in b.items()} for b in batch]
     n = batch[0]["input_ids"].shape[0]
     cu = [batch[0]["cu_seqlens"][:1]] + [b["cu_seqlens"][1:] + i * n for i, b in enumerate(batch)]
-    cu_seqlens = torch.cat(cu)
+    cu_seqlens = np.concatenate(cu).astype(np.int32)
     out: dict[str, Any] = {
-        key: torch.stack([b[key] for b in batch]) for key in ("input_ids", "labels", "position_ids")
+        key: np.stack([b[key] for b in batch]) for key in ("input_ids", "labels", "position_ids")
     }
     out["cu_seqlens"] = cu_seqlens
     out["max_seqlen"] = int((cu_seqlens[1:] - cu_seqlens[:-1]).max())
-    out["image_positions"] = torch.cat(
-        [
-            torch.stack([torch.full_like(b["image_positions"], i), b["image_positions"]], 1)
-            for i, b in enumerate(batch)
-        ]
-    )
+    rows = np.concatenate([np.full(len(b["image_positions"]), i, np.int64) for i, b in enumerate(batch)])
+    out["image_positions"] = np.stack([rows, np.concatenate([b["image_positions"] for b in batch])], 1)
     if "image_embeddings" in batch[0]:
-        out["image_embeddings"] = torch.cat([b["image_embeddings"] for b in batch])
+        out["image_embeddings"] = np.concatenate([b["image_embeddings"] for b in batch])
     if "images" in batch[0]:
         out["images"] = [image for b in batch for image in b["images"]]
-    out["tokens"] = torch.tensor([b["tokens"] for b in batch])
+    out["tokens"] = np.array([b["tokens"] for b in batch])
     out["documents"] = [b["documents"] for b in batch]
-    out["loom_position"] = torch.stack([b["loom_position"] for b in batch])
+    out["loom_position"] = np.stack([b["loom_position"] for b in batch])
     out["skipped"] = [b["skipped"] for b in batch]
     return out
+
+
+def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
+    """Sequences → one batch of tensors: ``input_ids``/``labels``/``position_ids`` stacked
+    (B × seq_len); ``cu_seqlens`` of the flattened batch (B·seq_len tokens, for varlen attention)
+    and ``max_seqlen``; ``image_positions`` as (row, position) pairs and ``image_embeddings``
+    stacked in the same order (or ``images``, a flat list); ``tokens`` per row; ``documents`` per row."""
+    return tensors(collate_arrays(batch))
 
 
 class PackedLoader:
@@ -357,6 +398,7 @@ class PackedLoader:
         self.num_workers = num_workers
         self.kwargs = kwargs
         dataset.workers = max(1, num_workers)
+        dataset.arrays = True
 
     @property
     def skipped(self) -> Counter:
@@ -365,9 +407,14 @@ class PackedLoader:
     def __iter__(self) -> Iterator[dict[str, Any]]:
         ds, workers = self.dataset, max(1, self.num_workers)
         loader = DataLoader(
-            ds, batch_size=self.batch_size, num_workers=self.num_workers, collate_fn=collate, **self.kwargs
+            ds,
+            batch_size=self.batch_size,
+            num_workers=self.num_workers,
+            collate_fn=collate_arrays,
+            **self.kwargs,
         )
-        for batch in loader:
+        for arrays in loader:  # numpy from the workers: one pickle per batch, not a socket per tensor
+            batch = tensors(arrays)
             consumer, done, next_sequence = batch["loom_position"][-1].tolist()
             ds.progress[consumer] = (done, next_sequence)
             ds.rotation = (consumer - ds.rank * workers + 1) % workers

@@ -10,29 +10,28 @@ how many were cut, images, samples skipped by reason, and the rate. Each run is 
 from __future__ import annotations
 
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from pipeline.storage import Storage
-from shards.loader import LoaderConfig, PackedDataset
+from shards.loader import LoaderConfig, PackedDataset, PackedLoader
 
 PACK = "pack.json"
 
 
 def pack_summary(out: str | Path, config: LoaderConfig) -> dict[str, Any]:
-    dataset = PackedDataset(out, config)
+    loader = PackedLoader(PackedDataset(out, config))  # one process, one sequence a batch
     started = time.perf_counter()
     sequences = tokens = images = pieces = cut = 0
-    skipped: Counter = Counter()
-    for seq in dataset:
+    for batch in loader:
+        names = batch["documents"][0]
         sequences += 1
-        tokens += seq["tokens"]
-        images += len(seq["image_positions"])
-        pieces += len(seq["documents"])
-        cut += sum(not name.endswith("@0") for name in seq["documents"])
-        skipped.update(seq["skipped"])
+        tokens += int(batch["tokens"][0])
+        images += len(batch["image_positions"])
+        pieces += len(names)
+        cut += sum(not name.endswith("@0") for name in names)
     seconds = time.perf_counter() - started
+    dataset, skipped = loader.dataset, loader.skipped
     return {
         "folder": dataset.source.folder,
         "seq_len": config.seq_len,

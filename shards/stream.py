@@ -11,6 +11,7 @@ scanned once per shard, members sliced from a memory map), checks each against t
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import mmap
@@ -22,6 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pyarrow.parquet as pq
+from PIL import Image
 
 from pipeline.storage import Storage
 from shards.tarscan import Sample, ShardError, scan
@@ -76,8 +78,10 @@ class Source:
         rows = pq.read_table(storage.uri(manifest)).to_pylist()
         shards = [r["shard"] for r in rows]
         samples = [r["samples"] for r in rows]
+        tokens, image_files = sum(r["tokens"] for r in rows), sum(r["image_files"] for r in rows)
         if subset is not None:
-            shards, samples = _subset(storage, folder, subset, shards, samples)
+            shards, samples, part = _subset(storage, folder, subset, shards, samples)
+            tokens, image_files = round(tokens * part), round(image_files * part)
         card = storage.uri(CARD)
         if not os.path.exists(card):
             raise LoaderError(
@@ -92,8 +96,8 @@ class Source:
             folder=folder,
             shards=tuple(shards),
             samples=tuple(samples),
-            tokens=sum(r["tokens"] for r in rows),
-            image_files=sum(r["image_files"] for r in rows),
+            tokens=tokens,
+            image_files=image_files,
             vocab_size=tokenizer["vocab_size"],
             embedding_dim=max(dims) if dims else None,
             bos=ids["<s>"],
@@ -130,12 +134,14 @@ class Source:
 
 def _subset(
     storage: Storage, folder: str, fraction: float, shards: list[str], samples: list[int]
-) -> tuple[list[str], list[int]]:
+) -> tuple[list[str], list[int], float]:
+    """The subset's shards, the samples read from each, and its share of the folder's tokens."""
     if folder != TRAIN or not storage.exists(SUBSETS):
         raise LoaderError(
             f"subset {fraction}: subsets are prefixes of train/ (train/subsets.json), none here"
         )
-    subsets = storage.read_json(SUBSETS)["subsets"]
+    listing = storage.read_json(SUBSETS)
+    subsets = listing["subsets"]
     found = [s for s in subsets if abs(s["fraction"] - fraction) < 1e-9]
     if not found:
         have = ", ".join(str(s["fraction"]) for s in subsets) or "none"
@@ -143,7 +149,8 @@ def _subset(
     subset = found[0]
     counts = dict(zip(shards, samples, strict=True))
     names = subset["shards"]
-    return names, [counts[n] for n in names[:-1]] + [subset["last_shard_samples"]]
+    part = subset["tokens"] / max(1, listing["tokens"])
+    return names, [counts[n] for n in names[:-1]] + [subset["last_shard_samples"]], part
 
 
 @dataclass
@@ -225,6 +232,16 @@ class Reader:
         return docs
 
     def document(self, shard: str, sample: Sample, data: mmap.mmap) -> Document:
+        """One sample, checked and expanded; anything wrong with it is a :class:`LoaderError`
+        naming the shard and the key."""
+        try:
+            return self._document(shard, sample, data)
+        except LoaderError:
+            raise
+        except (AttributeError, TypeError, KeyError, IndexError, ValueError) as e:  # a malformed json
+            raise LoaderError(f"{shard}: sample {sample.key}: malformed: {type(e).__name__}: {e}") from e
+
+    def _document(self, shard: str, sample: Sample, data: mmap.mmap) -> Document:
         src = self.source
 
         def bad(reason: str, problem: str) -> LoaderError:
@@ -242,6 +259,8 @@ class Reader:
             doc = json.loads(member("json"))
         except ValueError as e:
             raise bad("bad_json", f"its json member does not parse: {e}") from e
+        if not isinstance(doc, dict) or not isinstance(doc.get("images", []), list):
+            raise bad("bad_json", "its json member is not a Loom document (docs/FORMAT.md)")
         offset, size = sample.parts["tokens"]
         if size % 4 or size < 8:
             raise bad("bad_tokens", f"tokens member of {size} bytes: expected 2 or more uint32 ids")
@@ -252,9 +271,13 @@ class Reader:
         ends = np.flatnonzero(ids == src.image_end)
         if len(starts) != len(ends) or not np.array_equal(starts + 1, ends):
             raise bad("unbalanced_image", "an <image> token without its </image> right after it")
-        counted = (doc.get("tokens") or {}).get("count")
-        if counted is not None and counted != len(ids):
-            raise bad("bad_tokens", f"{len(ids)} token ids, its json says {counted}")
+        listed = doc.get("tokens") or {}
+        if listed.get("count") is not None and listed["count"] != len(ids):
+            raise bad("bad_tokens", f"{len(ids)} token ids, its json says {listed['count']}")
+        if listed.get("images") is not None and listed["images"] != starts.tolist():
+            raise bad(
+                "unbalanced_image", f"<image> tokens at {starts.tolist()}, its json says {listed['images']}"
+            )
         positions = [i for i, image in enumerate(doc.get("images") or []) if image is not None]
         if len(positions) != len(starts):
             raise bad("unbalanced_image", f"{len(starts)} <image> tokens for {len(positions)} images")
@@ -273,7 +296,12 @@ class Reader:
                 fmt = next((f for f in IMAGE_FORMATS if f"{i}.{f}" in sample.parts), None)
                 if fmt is None:
                     raise bad("missing_image", f"no image member {i}.jpg/png/webp")
-                payloads.append(member(f"{i}.{fmt}"))
+                picture = member(f"{i}.{fmt}")
+                try:
+                    Image.open(io.BytesIO(picture)).verify()
+                except Exception as e:  # PIL raises many kinds
+                    raise bad("bad_image", f"{i}.{fmt} is not a readable picture: {e}") from e
+                payloads.append(picture)
         expanded, spans = self._expand(ids, starts, keep)
         no_loss = np.zeros(len(expanded), bool)
         for s in spans.tolist():

@@ -32,6 +32,17 @@ def _number(field: bytes) -> int:
     return int(digits, 8) if digits else 0
 
 
+def _header(header: bytes, pos: int, shard: str) -> tuple[int, bytes]:
+    """The size and type of the member whose header is at ``pos``, its checksum checked."""
+    try:
+        size, checksum = _number(header[124:136]), _number(header[148:156])
+    except ValueError:
+        raise ShardError(f"{shard}: not a tar: no valid header at byte {pos:,}") from None
+    if checksum != sum(header[:148]) + 256 + sum(header[156:]):  # the checksum field counts as spaces
+        raise ShardError(f"{shard}: not a tar, or damaged: bad header checksum at byte {pos:,}")
+    return size, header[156:157]
+
+
 def _pax(records: bytes) -> dict[str, str]:
     out, pos = {}, 0
     while pos < len(records):
@@ -55,7 +66,7 @@ def scan(data: mmap.mmap | bytes, shard: str) -> list[Sample]:
         name = header[0:100].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
         if header[257:262] == b"ustar" and header[345] != 0:
             name = header[345:500].split(b"\0", 1)[0].decode("utf-8", "surrogateescape") + "/" + name
-        size, kind = _number(header[124:136]), header[156:157]
+        size, kind = _header(header, pos, shard)
         start = pos + BLOCK
         if start + size > end:
             raise ShardError(
@@ -63,7 +74,10 @@ def scan(data: mmap.mmap | bytes, shard: str) -> list[Sample]:
             )
         pos = start + -(-size // BLOCK) * BLOCK
         if kind == b"x":  # pax header of the next member
-            long_name = _pax(bytes(data[start : start + size])).get("path", long_name)
+            try:
+                long_name = _pax(bytes(data[start : start + size])).get("path", long_name)
+            except ValueError:
+                raise ShardError(f"{shard}: damaged pax header at byte {start - BLOCK:,}") from None
             continue
         if kind == b"L":  # GNU long name of the next member
             long_name = bytes(data[start : start + size]).rstrip(b"\0").decode("utf-8", "surrogateescape")

@@ -107,10 +107,21 @@ def test_images_decoded_and_the_image_cap(demo_result):
 
 
 def test_loss_across_documents_labels_the_next_documents_first_token(demo_result):
-    seq = next(iter(PackedDataset(demo_result, seq_len=1024, image_tokens=K, loss_across_documents=True)))
-    ends = seq["cu_seqlens"][1:-1].tolist()  # piece boundaries inside the sequence
-    inside = [e for e in ends if e < seq["tokens"]]
-    assert inside and all(seq["labels"][e - 1] == seq["input_ids"][e] for e in inside)
+    dataset = PackedDataset(demo_result, seq_len=256, image_tokens=K, loss_across_documents=True)
+    starts = cuts = 0
+    for seq in dataset:
+        bounds = seq["cu_seqlens"].tolist()
+        for name, end in zip(seq["documents"][1:], bounds[1:-1], strict=False):
+            before = seq["labels"][end - 1].item()
+            if seq["input_ids"][end - 1] != EOS:
+                continue  # a cut piece ends there: its label is its document's next id
+            if name.endswith("@0"):  # a document starts: </s> → <s>
+                assert before == BOS
+                starts += 1
+            else:  # the rest of a cut document: no loss
+                assert before == IGNORE
+                cuts += 1
+    assert starts and cuts
 
 
 def identity(batch: dict) -> tuple:
@@ -181,6 +192,8 @@ def test_a_state_from_other_packing_options_is_refused(demo_result):
 def test_a_subset_reads_its_prefix_of_the_dataset(demo_result):
     subset = json.loads((demo_result / "train/subsets.json").read_text())["subsets"][0]
     dataset = PackedDataset(demo_result, **SMALL, subset=subset["fraction"])
+    whole = PackedDataset(demo_result, **SMALL)
+    assert 0.7 < dataset.block_documents / whole.block_documents < 1.4  # blocks of the same tokens
     keys = {name.split("@")[0] for seq in dataset for name in seq["documents"]}
     assert len(keys) == subset["samples"]
     with pytest.raises(LoaderError, match="train/subsets.json has"):
@@ -257,11 +270,37 @@ def test_a_bad_sample_is_an_error_naming_shard_and_key_or_a_counted_skip(
     assert loader.skipped == {reason: 1}
 
 
-def test_a_truncated_shard_is_an_error_naming_it(demo_result, tmp_path):
+def test_a_truncated_shard_is_an_error_naming_it_and_its_samples_are_counted(demo_result, tmp_path):
     copy, shard, _ = broken_copy(demo_result, tmp_path, lambda parts: parts)
     data = (copy / shard).read_bytes()
     (copy / shard).write_bytes(data[: len(data) // 2])
     with pytest.raises(LoaderError, match=rf"{shard}: truncated"):
         list(PackedDataset(copy, **SMALL))
+    rows = pq.read_table(copy / "train/manifest.parquet").to_pylist()
     loader = PackedLoader(PackedDataset(copy, **SMALL, on_error="skip"))
-    assert len(list(loader)) > 0 and loader.skipped["bad_shard"] > 0
+    assert len(list(loader)) > 0
+    assert loader.skipped == {"bad_shard": next(r["samples"] for r in rows if r["shard"] == shard)}
+    for row in rows:  # every shard truncated, an endless stream: an error, not a silent spin
+        (copy / row["shard"]).write_bytes((copy / row["shard"]).read_bytes()[:1000])
+    with pytest.raises(LoaderError, match="every sample was skipped"):
+        list(PackedDataset(copy, **SMALL, on_error="skip", epochs=None))
+
+
+def test_a_file_that_is_not_a_tar_is_an_error_naming_it(demo_result, tmp_path):
+    copy, shard, _ = broken_copy(demo_result, tmp_path, lambda parts: parts)
+    (copy / shard).write_bytes(b"<html>503 Slow Down</html>\n" * 100)
+    with pytest.raises(LoaderError, match=rf"{shard}: not a tar"):
+        list(PackedDataset(copy, **SMALL))
+
+
+def test_a_malformed_document_or_picture_is_an_error_naming_shard_and_key(demo_result, tmp_path):
+    copy, shard, key = broken_copy(demo_result, tmp_path, lambda parts: {**parts, "json": b"[1, 2]"})
+    with pytest.raises(LoaderError, match=rf"{shard}: sample {key}: its json member is not a Loom document"):
+        list(PackedDataset(copy, **SMALL))
+    copy, shard, key = broken_copy(
+        demo_result, tmp_path / "2", lambda parts: {**parts, "0.jpg": b"\xff\xd8junk"}
+    )
+    with pytest.raises(LoaderError, match=rf"{shard}: sample {key}: 0.jpg is not a readable picture"):
+        list(PackedDataset(copy, **SMALL, images="decoded"))
+    loader = PackedLoader(PackedDataset(copy, **SMALL, images="decoded", on_error="skip"), batch_size=4)
+    assert sum(len(b["images"]) for b in loader) > 0 and loader.skipped == {"bad_image": 1}
