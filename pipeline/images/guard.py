@@ -52,6 +52,7 @@ class FetchPolicy:
     _nets: tuple[IPNetwork, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "allow_networks", tuple(self.allow_networks))  # compares as a value
         nets = tuple(ipaddress.ip_network(n, strict=False) for n in self.allow_networks)
         object.__setattr__(self, "_nets", nets)
 
@@ -252,17 +253,36 @@ def build_opener(policy: FetchPolicy) -> urllib.request.OpenerDirector:
 
 
 _install_lock = threading.Lock()
+_active: list[FetchPolicy] = []  # the policies of the guarded blocks open in this process
+_outside: urllib.request.OpenerDirector | None = None  # the opener before the first of them
+_guard: urllib.request.OpenerDirector | None = None  # the opener they share
 
 
 @contextlib.contextmanager
 def guarded_urlopen(policy: FetchPolicy) -> Iterator[urllib.request.OpenerDirector]:
-    """Make ``urllib.request.urlopen`` (what img2dataset calls) enforce ``policy`` inside the block."""
-    opener = build_opener(policy)
+    """Make ``urllib.request.urlopen`` (what img2dataset calls) enforce ``policy`` inside the block.
+
+    ``urlopen`` has one opener per process, so overlapping blocks (threads fetching at once) share
+    one guard: the first block installs it, the last one to leave restores the opener from before
+    the first. Blocks with another policy cannot overlap: that raises, rather than weakening one."""
+    global _outside, _guard
     with _install_lock:
-        previous = urllib.request._opener  # type: ignore[attr-defined]
-        urllib.request.install_opener(opener)
+        if _active and policy != _active[0]:
+            raise RuntimeError(
+                f"urlopen is already guarded by another fetch policy in this process ({_active[0]}); "
+                "fetches with different policies cannot overlap"
+            )
+        if not _active:
+            _outside = urllib.request._opener  # type: ignore[attr-defined]
+            _guard = build_opener(policy)
+            urllib.request.install_opener(_guard)
+        _active.append(policy)
+        opener = _guard
     try:
-        yield opener
+        yield opener  # type: ignore[misc]
     finally:
         with _install_lock:
-            urllib.request.install_opener(previous)
+            _active.pop()
+            if not _active:
+                urllib.request.install_opener(_outside)  # type: ignore[arg-type]
+                _outside = _guard = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import ipaddress
+import threading
 import urllib.error
 import urllib.request
 
@@ -120,6 +121,47 @@ def test_urlopen_is_guarded_only_inside_the_block(servers):
             urllib.request.urlopen(server.url + "/ok", timeout=5)
     with urllib.request.urlopen(server.url + "/ok", timeout=5) as r:  # the default opener again
         assert r.read() == PNG
+
+
+def test_overlapping_guarded_blocks_keep_the_guard_until_the_last_one_leaves(servers):
+    """Two threads fetch at once: the first to finish must not switch the guard off for the other."""
+    server, _ = servers
+    server.routes["/ok"] = Route(200, PNG, {"Content-Type": "image/png"})
+    policy = FetchPolicy()  # 127.0.0.1 is not allowed
+    first_in, first_out = threading.Event(), threading.Event()
+    seen: list[str] = []
+
+    def first() -> None:
+        with guarded_urlopen(policy):
+            first_in.set()
+            first_out.wait(10)
+
+    def second() -> None:
+        first_in.wait(10)
+        with guarded_urlopen(FetchPolicy(allow_networks=[])):  # an equal policy: they share the guard
+            first_out.set()
+            thread.join(10)  # the first block has left
+            try:
+                urllib.request.urlopen(server.url + "/ok", timeout=5)
+                seen.append("fetched")
+            except urllib.error.URLError as err:
+                seen.append(str(err))
+
+    thread = threading.Thread(target=first)
+    other = threading.Thread(target=second)
+    thread.start()
+    other.start()
+    other.join(20)
+    assert not thread.is_alive() and len(seen) == 1 and "refused_address" in seen[0]
+    with urllib.request.urlopen(server.url + "/ok", timeout=5) as r:  # the last one out restored it
+        assert r.read() == PNG
+
+
+def test_blocks_with_different_policies_cannot_overlap():
+    with guarded_urlopen(FetchPolicy()):
+        with pytest.raises(RuntimeError, match="another fetch policy"):
+            with guarded_urlopen(FetchPolicy(allow_networks=["127.0.0.1/32"])):
+                pass
 
 
 def test_a_server_that_drips_its_body_is_cut_at_the_deadline(servers):
