@@ -22,9 +22,9 @@ import pyarrow.compute as pc
 from pipeline.config import CommonCrawlSource, ExtractConfig, JobSpecError, PairsSource, Source, is_remote
 from pipeline.runner import Part, PartStats
 from pipeline.schema import DOC_SCHEMA, LEDGER_SCHEMA, conform, doc_id
-from pipeline.sources.commoncrawl import RAW_SCHEMA, HtmlToDocuments, list_files, read_archive
+from pipeline.sources.commoncrawl import EMPTY_INPUT, RAW_SCHEMA, HtmlToDocuments, list_files, read_archive
 from pipeline.sources.pairs import PairsToDocuments, read_pair_batches
-from pipeline.sources.paths import expand_paths
+from pipeline.sources.paths import expand_paths, input_size
 from pipeline.stage import Stage, apply_stages, merged_resources
 from pipeline.step import Step
 from pipeline.storage import Storage
@@ -93,6 +93,19 @@ def resolve_revisits(docs: pa.Table, revisits: list[dict], source: str) -> tuple
         doc["url"] = r["url"]
         doc["meta"].update(crawl_date=r["crawl_date"], warc_offset=r["warc_offset"], target_uri=r["url"])
     return pa.Table.from_pylist(copies, schema=DOC_SCHEMA), len(revisits) - len(found)
+
+
+def empty_input_row(source: str, path: str, step: str) -> pa.Table:
+    """The ledger row of an input file with no bytes: it is counted, not mistaken for an empty part."""
+    row = {
+        "id": doc_id(source, path, "file"),
+        "url": path,
+        "step": step,
+        "stage": "read",
+        "reason": EMPTY_INPUT,
+        "detail": "the input file has 0 bytes",
+    }
+    return pa.Table.from_pylist([row], schema=LEDGER_SCHEMA)
 
 
 def table_counts(docs: pa.Table) -> dict:
@@ -169,7 +182,9 @@ class DocumentsStep(Step):
         stages = self.stages(part.args["source"])
         counts: Counter = Counter()
         kept, dropped, revisits, rows_in = [], [], [], 0
-        batches = raw_batches(src, self.extract, part.args["path"], self.batch_rows, counts)
+        path = part.args["path"]
+        empty = input_size(path) == 0
+        batches = iter(()) if empty else raw_batches(src, self.extract, path, self.batch_rows, counts)
         for batch in batches:
             if isinstance(src, CommonCrawlSource):
                 batch, found = split_revisits(batch)
@@ -192,6 +207,9 @@ class DocumentsStep(Step):
             extra["revisit_copies"] = copies.num_rows
             if unresolved:
                 counts["revisit_unresolved"] += unresolved
+        if empty or counts.pop(EMPTY_INPUT, 0):  # the file is the one row in, and it is dropped
+            rows_in += 1
+            dropped.append(empty_input_row(src.name, path, self.name))
         ledger = pa.concat_tables(dropped) if dropped else LEDGER_SCHEMA.empty_table()
         self.storage.write_parquet(self["documents"].path(part.name), docs)
         self.storage.write_parquet(self["ledger"].path(part.name), ledger)

@@ -66,6 +66,7 @@ HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 
 HTTP_TIMEOUT_S = 60
+EMPTY_INPUT = "empty_input"  # an input file of 0 bytes: one drop of the documents step, in its ledger
 
 
 def _open(path: str) -> Any:
@@ -229,6 +230,9 @@ def read_archive(path: str, max_page_bytes: int, counts: Counter) -> Iterator[di
     base = path.lower().removesuffix(".gz")
     reader = _read_arc if base.endswith(".arc") else _read_warc
     with local_copy(path) as local:
+        if os.path.getsize(local) == 0:  # a download that came back empty: nothing to read
+            counts[EMPTY_INPUT] += 1
+            return
         try:
             yield from reader(local, rows)
         except (GeneratorExit, KeyboardInterrupt, SystemExit):

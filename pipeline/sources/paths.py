@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import glob
+import os
 import re
 
 import pyarrow.fs as pafs
@@ -16,6 +17,18 @@ def split_query(uri: str) -> tuple[str, str]:
     ``key=value`` query is a glob character and stays."""
     m = re.search(r"\?([\w.-]+=[^/]*)$", uri)
     return (uri[: m.start()], m.group(1)) if m else (uri, "")
+
+
+def input_size(path: str) -> int | None:
+    """The size in bytes of a local or object-store input file (None: not known before reading it,
+    as for ``http(s)://``)."""
+    if path.startswith(("http://", "https://")):
+        return None
+    if not is_remote(path):
+        return os.path.getsize(path) if os.path.isfile(path) else None
+    fs, p = pafs.FileSystem.from_uri(path)
+    info = fs.get_file_info(p)
+    return info.size if info.type == pafs.FileType.File else None
 
 
 def expand_paths(patterns: list[str]) -> list[str]:
