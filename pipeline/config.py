@@ -86,6 +86,10 @@ class PairsSource(Config):
     columns: list[str] | None = Field(None, description="CSV/TSV without a header: the column names.")
     limit: int | None = Field(None, ge=1, description="Read at most this many files (after globbing).")
     fetch_images: bool = Field(True, description="Download the images (see [images]).")
+    max_caption_chars: int = Field(4096, ge=1, description="A longer caption is dropped or cut.")
+    long_captions: Literal["drop", "cut"] = Field(
+        "drop", description="drop: the pair is dropped (caption_too_long); cut: cut at a word boundary."
+    )
 
     def setting(self, key: str):
         """A column setting: this source's own value, else its preset's, else the default."""

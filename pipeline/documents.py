@@ -35,7 +35,7 @@ DOCUMENTS = "documents"
 def document_stages(src: Source, extract: ExtractConfig) -> list[Stage]:
     """The stages every document of a source goes through, in order."""
     if isinstance(src, PairsSource):
-        return [PairsToDocuments(src.name)]
+        return [PairsToDocuments(src.name, src.max_caption_chars, src.long_captions)]
     return [HtmlToDocuments(src.name, extract)]
 
 
@@ -181,6 +181,7 @@ class DocumentsStep(Step):
         src = self.sources[part.args["source"]]
         stages = self.stages(part.args["source"])
         counts: Counter = Counter()
+        cut_before = sum(getattr(st, "captions_cut", 0) for st in stages)
         kept, dropped, revisits, rows_in = [], [], [], 0
         path = part.args["path"]
         empty = input_size(path) == 0
@@ -214,6 +215,8 @@ class DocumentsStep(Step):
         self.storage.write_parquet(self["documents"].path(part.name), docs)
         self.storage.write_parquet(self["ledger"].path(part.name), ledger)
         records = counts.pop("records", 0) + counts.pop("rows", 0)
+        if cut := sum(getattr(st, "captions_cut", 0) for st in stages) - cut_before:
+            extra["captions_cut"] = cut
         return PartStats(
             rows_in=rows_in,
             rows_out=docs.num_rows,

@@ -234,8 +234,11 @@ class PairsToDocuments:
     name = "pairs"
     resources = Resources(cpus=1)
 
-    def __init__(self, source: str):
+    def __init__(self, source: str, max_caption_chars: int = 4096, long_captions: str = "drop"):
         self.source = source
+        self.max_chars = max_caption_chars
+        self.cut_long = long_captions == "cut"
+        self.captions_cut = 0  # captions cut to max_caption_chars so far (the step reports it per part)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         docs = [self._document(row) for row in batch.to_pylist()]
@@ -253,6 +256,15 @@ class PairsToDocuments:
             reason, detail = "caption_not_utf8", f"{row['location']}: {err.reason} at byte {err.start}"
         if reason is None and not caption:
             reason, detail = "empty_caption", row["location"]
+        if reason is None and caption and len(caption) > self.max_chars:
+            if self.cut_long:
+                cut = caption[: self.max_chars]
+                caption = (cut.rsplit(None, 1)[0] if " " in cut.strip() else cut).rstrip()
+                self.captions_cut += 1
+            else:
+                reason = "caption_too_long"
+                detail = f"{row['location']}: {len(caption):,} characters > {self.max_chars:,}"
+                caption = ""  # the ledger keeps the reason; nobody carries 10 MB further
         if reason is None and not _is_utf8(raw_url):
             reason, detail = "bad_url", f"{row['location']}: not UTF-8"
         if reason is None and (problem := url_problem(url)):
