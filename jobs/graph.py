@@ -43,14 +43,17 @@ def build_graph(spec: JobSpec, storage: Storage, parts: list[Part], inputs: dict
     """The steps of ``spec`` over the input ``parts``; ``inputs`` (:func:`inputs_record`) is part of
     every step's fingerprint, with the format and Loom versions."""
     graph = Graph(base={"inputs": inputs, "format": FORMAT_VERSION, "loom": __version__})
-    rows = spec.run.batch_rows
-    docs = graph.add(DocumentsStep(storage, parts, spec.sources, spec.extract, rows))["documents"]
+    rows, run = spec.run.batch_rows, spec.run
+    reading = DocumentsStep(storage, parts, spec.sources, spec.extract, rows, run.download_seconds)
+    reading.stall_seconds = run.stall_seconds or None
+    docs = graph.add(reading)["documents"]
     if spec.filters.enabled:
         docs = graph.add(FiltersStep(storage, parts, docs, spec.filters, rows))["documents"]
     table = embeddings = model = None
     if spec.images.fetch:
         fetching = fetching_parts(spec.sources, parts)
         images = graph.add(ImagesStep(storage, fetching, docs, spec.images))
+        images.stall_seconds = run.stall_seconds or None
         table_step = graph.add(ImageTableStep(storage, images))
         table = table_step["table"]
         if spec.clip.enabled:

@@ -263,6 +263,16 @@ class RayConfig(Config):
 
 class RunConfig(Config):
     batch_rows: int = Field(256, ge=1, description="Rows per Arrow batch given to a stage.")
+    stall_seconds: float = Field(
+        900.0,
+        ge=0,
+        description="A part of documents or images with no progress this long fails (0: never).",
+    )
+    download_seconds: float = Field(
+        3600.0,
+        gt=0,
+        description="A remote input file (or listing) not downloaded within this fails its part.",
+    )
 
 
 #: [images] keys that change how fetching runs, not what it makes: a rerun may change them

@@ -22,7 +22,14 @@ import pyarrow.compute as pc
 from pipeline.config import CommonCrawlSource, ExtractConfig, JobSpecError, PairsSource, Source, is_remote
 from pipeline.runner import Part, PartStats
 from pipeline.schema import DOC_SCHEMA, LEDGER_SCHEMA, conform, doc_id
-from pipeline.sources.commoncrawl import EMPTY_INPUT, RAW_SCHEMA, HtmlToDocuments, list_files, read_archive
+from pipeline.sources.commoncrawl import (
+    DOWNLOAD_SECONDS,
+    EMPTY_INPUT,
+    RAW_SCHEMA,
+    HtmlToDocuments,
+    list_files,
+    read_archive,
+)
 from pipeline.sources.pairs import PairsToDocuments, read_pair_batches
 from pipeline.sources.paths import expand_paths, input_size
 from pipeline.stage import Stage, apply_stages, merged_resources
@@ -40,13 +47,18 @@ def document_stages(src: Source, extract: ExtractConfig) -> list[Stage]:
 
 
 def raw_batches(
-    src: Source, extract: ExtractConfig, path: str, rows: int, counts: Counter
+    src: Source,
+    extract: ExtractConfig,
+    path: str,
+    rows: int,
+    counts: Counter,
+    deadline_s: float = DOWNLOAD_SECONDS,
 ) -> Iterator[pa.Table]:
     """The raw rows of one input file, in Arrow batches of ``rows``, for the first stage."""
     if isinstance(src, PairsSource):
         yield from read_pair_batches(path, src, rows, counts)
         return
-    records = read_archive(path, extract.max_page_bytes, counts)
+    records = read_archive(path, extract.max_page_bytes, counts, deadline_s)
     while batch := list(itertools.islice(records, rows)):
         yield pa.Table.from_pylist(batch, schema=RAW_SCHEMA)
 
@@ -151,11 +163,13 @@ class DocumentsStep(Step):
         sources: list[Source],
         extract: ExtractConfig,
         batch_rows: int = 256,
+        download_seconds: float = DOWNLOAD_SECONDS,
     ):
         super().__init__(storage)
         self.sources = sources
         self.extract = extract
         self.batch_rows = batch_rows
+        self.download_seconds = download_seconds
         self._parts = parts
         self._stages: dict[int, list[Stage]] = {}
         self.resources = merged_resources(document_stages(sources[0], extract))
@@ -185,7 +199,11 @@ class DocumentsStep(Step):
         kept, dropped, revisits, rows_in = [], [], [], 0
         path = part.args["path"]
         empty = input_size(path) == 0
-        batches = iter(()) if empty else raw_batches(src, self.extract, path, self.batch_rows, counts)
+        batches = (
+            iter(())
+            if empty
+            else raw_batches(src, self.extract, path, self.batch_rows, counts, self.download_seconds)
+        )
         for batch in batches:
             if isinstance(src, CommonCrawlSource):
                 batch, found = split_revisits(batch)

@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from pipeline.stage import Resources
 from pipeline.storage import Storage
+from pipeline.watchdog import PartStalled, watch
 
 log = logging.getLogger(__name__)
 
@@ -139,10 +140,15 @@ class _PartWorker:
 
 
 def run_one(step: Step, storage: Storage, part: Part) -> PartOutcome:
-    """Run one part and write its marker last; a failure is returned, not raised."""
+    """Run one part and write its marker last; a failure is returned, not raised. A part with no
+    progress for the step's ``stall_seconds`` fails (:mod:`pipeline.watchdog`)."""
     start = time.perf_counter()
     try:
-        stats = step.run_part(part)
+        with watch(step.name, part.name, getattr(step, "stall_seconds", None)):
+            stats = step.run_part(part)
+    except PartStalled as err:
+        log.error("%s", err)
+        return PartOutcome(part.name, error=f"PartStalled: {err}")
     except Exception:  # noqa: BLE001 - a failed part is reported; the next run retries it
         log.exception("step %s, part %s failed", step.name, part.name)
         return PartOutcome(part.name, error=traceback.format_exc(limit=8))

@@ -23,6 +23,7 @@ import pyarrow as pa
 from pipeline.config import ImagesConfig
 from pipeline.images.guard import FetchPolicy, guarded_urlopen
 from pipeline.sources.pairs import url_problem
+from pipeline.watchdog import beat
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +205,7 @@ def _memory_writer(sink: list[tuple[dict[str, Any], bytes | None]]) -> type:
             pass
 
         def write(self, img_str: bytes | None, key: str, caption: str | None, meta: dict[str, Any]) -> None:
+            beat()  # one URL done: progress for the watchdog
             sink.append((meta, img_str))
 
         def close(self) -> None:

@@ -24,12 +24,12 @@ import logging
 import os
 import posixpath
 import re
-import shutil
 import tempfile
+import time
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -42,6 +42,7 @@ from pipeline.extract import ImageRef, extract_html, nesting_exceeds
 from pipeline.schema import DOC_SCHEMA, DROP_REASON, doc_id, empty_meta
 from pipeline.sources.paths import expand_paths
 from pipeline.stage import Resources
+from pipeline.watchdog import PartStalled, beat
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +80,43 @@ def _open(path: str) -> Any:
     return open(path, "rb")
 
 
+class DownloadTimeout(OSError):
+    """A remote input not downloaded within its deadline; the part fails and a rerun retries it."""
+
+
+DOWNLOAD_SECONDS = 3600.0  # a remote input's whole download (``run.download_seconds``)
+BEAT_BYTES = 1 << 16  # downloaded bytes that count as progress for the watchdog
+
+
+def download(path: str, dst: BinaryIO, deadline_s: float = DOWNLOAD_SECONDS) -> int:
+    """Copy the remote ``path`` to ``dst`` within ``deadline_s`` seconds in all (each read also has
+    its own timeout), or raise :class:`DownloadTimeout` naming it: a server that sends a byte a
+    minute cannot hold a part forever. Returns the bytes copied."""
+    deadline = time.monotonic() + deadline_s
+    copied = since_beat = 0
+    with _open(path) as src:
+        read = getattr(src, "read1", src.read)  # http: what has arrived, so the clock is checked often
+        while chunk := read(1 << 20):
+            dst.write(chunk)
+            copied += len(chunk)
+            since_beat += len(chunk)
+            if since_beat >= BEAT_BYTES:
+                beat()
+                since_beat = 0
+            if time.monotonic() > deadline:
+                raise DownloadTimeout(
+                    f"{path}: not downloaded within {deadline_s:g}s ({copied:,} bytes so far; "
+                    "run.download_seconds); rerun the job to retry it"
+                )
+    return copied
+
+
 @contextlib.contextmanager
-def local_copy(path: str) -> Iterator[str]:
+def local_copy(path: str, deadline_s: float = DOWNLOAD_SECONDS) -> Iterator[str]:
     """A local, seekable file for ``path`` (the WARC parser needs one): remote inputs are downloaded
-    to a temporary file first. A download that fails raises, so the part fails and a rerun retries it;
-    only what is wrong inside the file counts as ``corrupt_archive``."""
+    to a temporary file first (:func:`download`). A download that fails or runs past its deadline
+    raises, so the part fails and a rerun retries it; only what is wrong inside the file counts as
+    ``corrupt_archive``."""
     if not is_remote(path):
         if not os.path.isfile(path):  # a missing mount is an error to fix, not a bad record
             raise FileNotFoundError(f"input not found: {path}")
@@ -91,8 +124,8 @@ def local_copy(path: str) -> Iterator[str]:
         return
     with tempfile.TemporaryDirectory(prefix="loom-input-") as tmp:
         local = os.path.join(tmp, os.path.basename(path.rstrip("/")) or "input")
-        with _open(path) as src, open(local, "wb") as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
+        with open(local, "wb") as dst:
+            download(path, dst, deadline_s)
         yield local
 
 
@@ -101,8 +134,9 @@ def list_files(src: CommonCrawlSource) -> list[str]:
     the listing in its own order; ``limit`` applies last."""
     files = expand_paths(src.paths)
     if src.listing:
-        with _open(src.listing) as f:
-            data = f.read()
+        buf = io.BytesIO()
+        download(src.listing, buf)
+        data = buf.getvalue()
         if src.listing.endswith(".gz"):
             data = gzip.decompress(data)
         for line in data.decode("utf-8").splitlines():
@@ -224,18 +258,20 @@ class _RawRows:
         }
 
 
-def read_archive(path: str, max_page_bytes: int, counts: Counter) -> Iterator[dict[str, Any]]:
+def read_archive(
+    path: str, max_page_bytes: int, counts: Counter, deadline_s: float = DOWNLOAD_SECONDS
+) -> Iterator[dict[str, Any]]:
     """Yield raw rows for the HTTP responses of one WARC or ARC file; count everything else."""
     rows = _RawRows(path, max_page_bytes, counts)
     base = path.lower().removesuffix(".gz")
     reader = _read_arc if base.endswith(".arc") else _read_warc
-    with local_copy(path) as local:
+    with local_copy(path, deadline_s) as local:
         if os.path.getsize(local) == 0:  # a download that came back empty: nothing to read
             counts[EMPTY_INPUT] += 1
             return
         try:
             yield from reader(local, rows)
-        except (GeneratorExit, KeyboardInterrupt, SystemExit):
+        except (GeneratorExit, KeyboardInterrupt, SystemExit, PartStalled):
             raise
         except BaseException as err:  # noqa: BLE001 - fastwarc panics are BaseExceptions
             counts["corrupt_archive"] += 1
@@ -247,6 +283,7 @@ def _read_warc(path: str, rows: _RawRows) -> Iterator[dict[str, Any]]:
         for rec in ArchiveIterator(stream, parse_http=True, auto_decode="none"):
             rtype = rec.record_type
             rows.counts["records"] += 1
+            beat()
             if rtype != WarcRecordType.response:
                 rows.counts[f"record_{rtype}"] += 1
                 if rtype == WarcRecordType.revisit:
@@ -316,6 +353,7 @@ def _read_arc(path: str, rows: _RawRows) -> Iterator[dict[str, Any]]:
             if not line.strip():
                 continue
             fields = line.decode("latin-1").split()
+            beat()
             if len(fields) < 5 or not fields[-1].isdigit():
                 raise ValueError(f"bad ARC header at byte {offset}")
             length = int(fields[-1])
