@@ -88,4 +88,6 @@ def build_graph(spec: JobSpec, storage: Storage, parts: list[Part], inputs: dict
         shuffle = ShuffleStep(storage, parts, docs, mix["plan"], mix["positions"], spec.mix)
         shuffled = graph.add(shuffle)["documents"]
         graph.add(TrainStep(storage, parts, shuffled, mix["plan"], spec.mix, table, embeddings, model))
+    for step in graph.steps:
+        step.worker_restarts = run.worker_restarts
     return graph

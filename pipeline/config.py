@@ -268,6 +268,11 @@ class RunConfig(Config):
         ge=0,
         description="A part of documents or images with no progress this long fails (0: never).",
     )
+    worker_restarts: int = Field(
+        8,
+        ge=0,
+        description="Restarts of a step's Ray worker that dies (killed, out of memory), then it fails.",
+    )
     download_seconds: float = Field(
         3600.0,
         gt=0,

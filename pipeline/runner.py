@@ -49,6 +49,7 @@ class PartStats:
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
     peak_rss_mb: float = 0.0  # the largest resident memory of a worker process that ran a part
+    nodes: Counter = field(default_factory=Counter)  # Ray node id → parts it ran ("local": no Ray)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -59,6 +60,7 @@ class PartStats:
             "seconds": round(self.seconds, 3),
             "peak_rss_mb": round(self.peak_rss_mb, 1),
             **({"extra": self.extra} if self.extra else {}),
+            **({"nodes": dict(sorted(self.nodes.items()))} if self.nodes else {}),
         }
 
     @classmethod
@@ -71,6 +73,7 @@ class PartStats:
             d["seconds"],
             d.get("extra", {}),
             d.get("peak_rss_mb", 0.0),
+            Counter(d.get("nodes", {})),
         )
 
     def add(self, other: PartStats) -> None:
@@ -80,6 +83,7 @@ class PartStats:
         self.skipped.update(other.skipped)
         self.seconds += other.seconds
         self.peak_rss_mb = max(self.peak_rss_mb, other.peak_rss_mb)
+        self.nodes.update(other.nodes)
         self.extra = merge_additive(self.extra, other.extra)
 
 
@@ -107,6 +111,9 @@ class Step(Protocol):
 
 class StepFailed(RuntimeError):
     pass
+
+
+WORKER_RESTARTS = 8  # ``run.worker_restarts``: restarts of a step's Ray worker that dies (killed, OOM)
 
 
 def marker_path(step: str, part: str) -> str:
@@ -154,8 +161,21 @@ def run_one(step: Step, storage: Storage, part: Part) -> PartOutcome:
         return PartOutcome(part.name, error=traceback.format_exc(limit=8))
     stats.seconds = time.perf_counter() - start
     stats.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    stats.nodes = Counter({node_id(): 1})
     storage.write_json(marker_path(step.name, part.name), stats.to_json())
     return PartOutcome(part.name, stats.rows_in, stats.rows_out, stats.seconds)
+
+
+def node_id() -> str:
+    """The Ray node this process runs on, or ``local`` (no Ray here)."""
+    try:
+        import ray
+
+        if ray.is_initialized():
+            return ray.get_runtime_context().get_node_id()
+    except Exception:  # noqa: BLE001 - a statistic, never a failure
+        pass
+    return "local"
 
 
 @dataclass
@@ -228,6 +248,10 @@ def _run_on_ray(
         batch_size=1,
         batch_format="pyarrow",
         compute=ray.data.ActorPoolStrategy(size=workers),
+        # a killed worker is restarted and its part retried, a bounded number of times (Ray Data's
+        # default is forever), then the step fails in one line
+        max_restarts=getattr(step, "worker_restarts", WORKER_RESTARTS),
+        max_task_retries=getattr(step, "worker_restarts", WORKER_RESTARTS),
         **step.resources.ray_options(),
     )
     try:
@@ -236,5 +260,6 @@ def _run_on_ray(
     except Exception as err:  # a worker or node lost: finished parts keep their markers
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise StepFailed(
-            f"step {step.name}: Ray failed ({first}); rerun the job to retry the parts left"
+            f"step {step.name}: Ray failed ({first}); a worker that keeps dying (killed, out of memory) "
+            "fails the step after run.worker_restarts restarts; rerun the job to retry the parts left"
         ) from err

@@ -64,6 +64,7 @@ class Step:
     name: str = ""
     resources: Resources = Resources(cpus=1)
     stall_seconds: float | None = None  # set on the reading steps: a part with no progress this long fails
+    worker_restarts: int = 8  # restarts of a Ray worker of this step that dies, then the step fails
 
     def __init__(self, storage: Storage, **inputs: Data | None):
         self.storage = storage

@@ -12,177 +12,25 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import requests
 
 from jobs import submit as sub
 from jobs.cli import main
 from jobs.spec import load_job, parse_job
 from jobs.submit import SubmitError, find_token, spec_json, stage_working_dir, submit, wait_job
+from tests.raycluster import RayHead, free_ports, start_head, stop_head
 
 SAMPLE_WARC = Path("warc") / "resiliparse" / "warcfile.warc.gz"  # under the shared data folder
 HEAD_START_TIMEOUT_S = 120.0
 JOB_TIMEOUT_S = 600.0
 
 pytestmark = pytest.mark.filterwarnings("ignore:ssl=None is deprecated:DeprecationWarning")  # Ray's SDK
-
-# --- a Ray head of our own -----------------------------------------------------------------------
-
-
-@dataclass
-class RayHead:
-    """A running single-node Ray cluster; ``address`` is its dashboard (Jobs API)."""
-
-    address: str
-    token: str
-    token_path: Path
-    temp_dir: Path
-    proc: subprocess.Popen
-    log_path: Path
-
-    def log_tail(self, n: int = 40) -> str:
-        lines = self.log_path.read_text(errors="replace").splitlines() if self.log_path.exists() else []
-        return "\n".join(lines[-n:])
-
-
-def free_ports(n: int) -> list[int]:
-    """``n`` distinct ports free on 127.0.0.1 right now."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def ray_executable() -> str:
-    exe = Path(sys.executable).parent / "ray"
-    return str(exe) if exe.exists() else (shutil.which("ray") or pytest.skip("no `ray` executable"))
-
-
-def head_env(token_path: Path) -> dict[str, str]:
-    """The environment of ``ray start``: token auth on, loopback only, this venv's python first."""
-    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_TOKEN")}
-    env.update(
-        RAY_AUTH_MODE="token",
-        RAY_AUTH_TOKEN_PATH=str(token_path),
-        # On Linux Ray swaps 127.0.0.1 for the host's outward IP unless this is off (it is what
-        # makes the head, GCS and raylet bind and talk on loopback, as on macOS).
-        RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",
-        RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0",  # SIGTERM tears down at once
-        RAY_USAGE_STATS_ENABLED="0",
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-    )
-    return env
-
-
-def start_head() -> RayHead:
-    """Start ``ray start --head --block`` and wait (bounded) until its Jobs API answers with the token."""
-    temp_dir = Path(tempfile.mkdtemp(prefix="loomray-", dir="/tmp"))  # short: unix socket paths
-    token = secrets.token_hex(32)
-    token_path = temp_dir / "auth_token"
-    token_path.write_text(token)
-    token_path.chmod(0o600)
-    gcs, dash, client, agent = free_ports(4)
-    cmd = [
-        ray_executable(), "start", "--head", "--block", "--disable-usage-stats",
-        f"--port={gcs}", "--node-ip-address=127.0.0.1",
-        "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", "--include-dashboard=true",
-        f"--ray-client-server-port={client}", f"--dashboard-agent-listen-port={agent}",
-        "--num-cpus=2", f"--temp-dir={temp_dir / 'ray'}",
-    ]  # fmt: skip
-    log_path = temp_dir / "ray_start.log"
-    with open(log_path, "wb") as out:
-        proc = subprocess.Popen(
-            cmd, env=head_env(token_path), cwd=temp_dir, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-    head = RayHead(f"http://127.0.0.1:{dash}", token, token_path, temp_dir, proc, log_path)
-    try:
-        wait_for_jobs_api(head)
-    except BaseException:
-        stop_head(head)
-        raise
-    return head
-
-
-def wait_for_jobs_api(head: RayHead, timeout: float = HEAD_START_TIMEOUT_S) -> None:
-    deadline = time.monotonic() + timeout
-    headers = {"Authorization": f"Bearer {head.token}"}
-    last = "no answer yet"
-    while time.monotonic() < deadline:
-        if head.proc.poll() is not None:
-            raise RuntimeError(f"ray start exited with {head.proc.returncode}:\n{head.log_tail()}")
-        try:
-            r = requests.get(f"{head.address}/api/jobs/", headers=headers, timeout=2)
-            if r.status_code == 200:
-                return
-            last = f"HTTP {r.status_code}"
-        except requests.RequestException as err:
-            last = type(err).__name__
-        time.sleep(0.25)
-    raise RuntimeError(
-        f"Ray Jobs API at {head.address} not up after {timeout:.0f}s ({last}):\n{head.log_tail()}"
-    )
-
-
-def _proc_under(pid: int, root: str) -> bool:
-    """Whether process ``pid`` belongs to the head under ``root`` (its command line or cwd says so)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        if root in cmdline:
-            return True
-        return os.readlink(f"/proc/{pid}/cwd").startswith(root)
-    except OSError:
-        return False
-
-
-def _sweep(root: str) -> list[int]:
-    """SIGKILL every process left over from the head under ``root``; returns their pids."""
-    if not Path("/proc").is_dir():
-        return []
-    pids = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and int(p.name) != os.getpid()]
-    killed = []
-    for pid in pids:
-        if _proc_under(pid, root):
-            try:
-                os.kill(pid, signal.SIGKILL)
-                killed.append(pid)
-            except OSError:
-                pass
-    return killed
-
-
-def stop_head(head: RayHead, timeout: float = 30.0) -> None:
-    """Stop this head only: SIGTERM (Ray kills its children), SIGKILL after ``timeout``, then sweep."""
-    if head.proc.poll() is None:
-        head.proc.send_signal(signal.SIGTERM)
-        try:
-            head.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(head.proc.pid, signal.SIGKILL)
-            head.proc.wait(10)
-    root = str(head.temp_dir)
-    deadline = time.monotonic() + 10
-    while _sweep(root) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    shutil.rmtree(head.temp_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

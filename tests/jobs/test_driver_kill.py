@@ -1,0 +1,90 @@
+"""The driver killed by SIGKILL at part and step boundaries and in the middle of parts, then rerun:
+the same shards, byte for byte, as a run never killed, and the last run ran only the parts that
+had no completion marker."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from jobs.run import run_job
+from tests.jobs.test_run_ray import demo_spec
+
+REPO = Path(__file__).resolve().parents[2]
+DRIVER = """\
+import sys
+from jobs.run import run_job
+from jobs.spec import JobSpec
+run_job(JobSpec.model_validate_json(open(sys.argv[1]).read()), use_ray=False)
+"""
+
+
+def markers(out: Path) -> set[str]:
+    work = out / "work"
+    return {str(p.relative_to(out)) for p in work.glob("*/*.done")} if work.is_dir() else set()
+
+
+def inside_a_part(out: Path) -> bool:
+    """A part has written an output but not yet its marker: the driver is in the middle of it."""
+    work = out / "work"
+    return work.is_dir() and any(
+        not p.with_name(p.name.split(".")[0] + ".done").exists() for p in work.glob("*/*.parquet")
+    )
+
+
+def run_until(spec_file: Path, log: Path, out: Path, *, done: int | None = None, mid: bool = False):
+    """Start the driver and SIGKILL it once ``done`` parts have their marker (a part or step
+    boundary) and, with ``mid``, once it is inside a part after that; neither: let it finish.
+    Returns its exit code (None: killed)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    with open(log, "ab") as err:
+        driver = subprocess.Popen(
+            [sys.executable, "-c", DRIVER, str(spec_file)], env=env, stdout=subprocess.DEVNULL, stderr=err
+        )
+        while driver.poll() is None:
+            if done is not None and len(markers(out)) >= done and (not mid or inside_a_part(out)):
+                driver.send_signal(signal.SIGKILL)
+                driver.wait(30)
+                return None
+            time.sleep(0.005)  # polling the output folder, not a timing assertion
+    return driver.returncode
+
+
+def test_killing_the_driver_at_boundaries_and_mid_part_then_rerunning_gives_the_same_shards(tmp_path):
+    reference = Path(run_job(demo_spec(tmp_path / "ref", "out"), use_ray=False).output)
+    spec = demo_spec(tmp_path / "killed", "out")
+    out = Path(spec.output)
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(spec.model_dump_json())
+
+    total = len(markers(reference))
+    log = tmp_path / "driver.log"
+    kills = [
+        dict(done=1),
+        dict(done=total // 4, mid=True),
+        dict(done=total // 2),
+        dict(done=3 * total // 4, mid=True),
+    ]
+    for kill in kills:
+        code = run_until(spec_file, log, out, **kill)
+        assert code is None, f"the job ended ({code}) before the kill {kill}: {log.read_text()[-2000:]}"
+    done_before = markers(out)
+    assert len(done_before) >= 3 * total // 4
+    code = run_until(spec_file, log, out)
+    assert code == 0, log.read_text()[-4000:]
+
+    for manifest in ("manifest.parquet", "train/manifest.parquet"):  # sha256 of every shard
+        assert pq.read_table(out / manifest) == pq.read_table(reference / manifest), manifest
+    steps = json.loads((out / "stats.json").read_text())["steps"]
+    for name, step in steps.items():  # the last run ran exactly the parts without a marker
+        if name == "dedup_components":
+            continue  # its markers are per round (work/dedup_components/r000-large/…), not per part
+        done = sum(m.startswith(f"work/{name}/") for m in done_before)
+        assert step["ran"] == step["parts"] - done, (name, step["ran"], step["parts"], done)
