@@ -169,6 +169,11 @@ class ImagesConfig(Config):
         description="X-Robots-Tag directives that refuse an image (img2dataset's defaults).",
     )
     threads: int = Field(32, ge=1, description="Concurrent downloads per worker.")
+    decode_pixels: int = Field(
+        200_000_000,
+        ge=1,
+        description="Pixels the concurrent decodes of a worker hold at most (~4 bytes each).",
+    )
     urls_per_part: int = Field(
         5_000, ge=1, description="Image references per fetch part (about); a part holds its images in memory."
     )
@@ -282,7 +287,7 @@ class RunConfig(Config):
 
 #: [images] keys that change how fetching runs, not what it makes: a rerun may change them
 #: (e.g. a longer timeout for --retry-images).
-HOW_IMAGES_RUN = {"threads", "timeout", "retries"}
+HOW_IMAGES_RUN = {"threads", "timeout", "retries", "decode_pixels"}
 
 
 def is_remote(uri: str) -> bool:

@@ -10,12 +10,15 @@ try again (:data:`RETRYABLE`).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
 import re
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -85,8 +88,34 @@ def classify(status: str | None, error: str | None) -> str:
     return "download_error"
 
 
-def _resizer(cfg: ImagesConfig) -> Any:
-    """img2dataset's Resizer, preceded by a pixel count read from the image header (no decoding)."""
+class PixelBudget:
+    """The pixels the concurrent decodes of one worker may hold together: a decode of ``n`` pixels
+    waits until ``n`` fit (one image alone always fits), so 32 download threads that each receive a
+    9000² PNG do not decode 32 of them at once."""
+
+    def __init__(self, pixels: int):
+        self.pixels = pixels
+        self.used = 0
+        self.peak = 0  # the most held at once (tests, stats)
+        self._room = threading.Condition()
+
+    @contextlib.contextmanager
+    def hold(self, n: int) -> Iterator[None]:
+        with self._room:
+            self._room.wait_for(lambda: self.used == 0 or self.used + n <= self.pixels)
+            self.used += n
+            self.peak = max(self.peak, self.used)
+        try:
+            yield
+        finally:
+            with self._room:
+                self.used -= n
+                self._room.notify_all()
+
+
+def _resizer(cfg: ImagesConfig, budget: PixelBudget | None = None) -> Any:
+    """img2dataset's Resizer, preceded by a pixel count read from the image header (no decoding), its
+    decode holding that many pixels of the worker's ``budget``."""
     from img2dataset.resizer import Resizer
     from PIL import Image
 
@@ -103,7 +132,8 @@ def _resizer(cfg: ImagesConfig) -> Any:
             if width * height > cfg.max_pixels:
                 return (*refused, f"[loom:too_many_pixels] {width}x{height} > {cfg.max_pixels} pixels")
             img_stream.seek(0)
-            return super().__call__(img_stream, blurring_bbox_list)
+            with budget.hold(width * height) if budget else contextlib.nullcontext():
+                return super().__call__(img_stream, blurring_bbox_list)
 
     return GuardedResizer(
         image_size=cfg.max_size,
@@ -165,7 +195,7 @@ def _download(urls: list[str], cfg: ImagesConfig) -> tuple[list[dict[str, Any]],
         results: list[tuple[dict[str, Any], bytes | None]] = []
         downloader = i2d.downloader.Downloader(
             sample_writer_class=_memory_writer(results),
-            resizer=_resizer(cfg),
+            resizer=_resizer(cfg, PixelBudget(cfg.decode_pixels)),
             thread_count=cfg.threads,
             save_caption=False,
             extract_exif=False,
