@@ -79,14 +79,17 @@ class TwoNodes:
         """The job, driven by a process of its own (``run_job(spec, address=…)``), with the token."""
         spec_file = tmp / f"{Path(spec.output).name}.json"
         spec_file.write_text(spec.model_dump_json())
-        return subprocess.Popen(
+        log = open(tmp / f"{Path(spec.output).name}.log", "w")  # a file: a pipe left unread would block
+        driver = subprocess.Popen(
             [sys.executable, "-c", DRIVER, str(spec_file), self.address],
             cwd=tmp,
             env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
+        driver.log_path = Path(log.name)  # type: ignore[attr-defined]
+        log.close()
+        return driver
 
     def workers(self) -> list[int]:
         """PIDs of this cluster's Ray Data workers that run parts (children of its raylets)."""
@@ -139,9 +142,10 @@ def in_process(tmp_path_factory) -> Path:
 
 
 def finish(driver: subprocess.Popen) -> str:
-    out, err = driver.communicate(timeout=JOB_TIMEOUT_S)
-    assert driver.returncode == 0, err[-4000:]
-    return out
+    driver.wait(timeout=JOB_TIMEOUT_S)
+    log = driver.log_path.read_text(errors="replace")
+    assert driver.returncode == 0, log[-4000:]
+    return log
 
 
 def same_result(out: Path, reference: Path) -> None:
@@ -189,3 +193,20 @@ def test_killing_ray_workers_five_times_loses_and_repeats_nothing(two_nodes, in_
         thread.join(10)
     assert len(killed) == 5, f"only {len(killed)} workers were killed before the job ended"
     same_result(tmp_path / "killed", in_process)
+
+
+def test_a_worker_that_keeps_dying_fails_the_step_in_one_line(two_nodes, tmp_path):
+    spec = demo_spec(tmp_path, "fails")
+    spec = spec.model_copy(update={"run": spec.run.model_copy(update={"worker_restarts": 0})})
+    driver = two_nodes.run(spec, tmp_path)
+    while driver.poll() is None:  # kill the first worker that runs a part, and every one after it
+        for pid in two_nodes.workers():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        threading.Event().wait(0.05)
+    log = driver.log_path.read_text(errors="replace")
+    assert driver.returncode != 0
+    failure = next(line for line in log.splitlines() if line.startswith("pipeline.runner.StepFailed"))
+    assert "Ray failed (" in failure and "run.worker_restarts" in failure
