@@ -96,8 +96,31 @@ def words(text: str) -> list[str]:
     return _CJK_WORDS.findall(text)
 
 
+_TOKENS_KEPT = 2_000_000  # tokens of the last texts kept (~100 MB): a batch's worth, so that every
+_tokens_cache: dict[str, list[str]] = {}  # stage of a batch finds the tokens the first one made
+_tokens_held = 0
+
+
 def tokens(text: str) -> list[str]:
     """Word-tokenizer tokens: words with punctuation split off, each CJK character a token.
+
+    Several filter families read the tokens of the same text (Gopher repetition, Gopher quality,
+    FineWeb): the last texts' tokens are kept, so each text is tokenized once. The list is shared:
+    callers must not change it."""
+    global _tokens_held
+    found = _tokens_cache.get(text)
+    if found is None:
+        found = _tokenize(text)
+        while _tokens_cache and _tokens_held + len(found) > _TOKENS_KEPT:
+            _tokens_held -= len(_tokens_cache.pop(next(iter(_tokens_cache))))  # the oldest
+        if len(found) <= _TOKENS_KEPT:
+            _tokens_cache[text] = found
+            _tokens_held += len(found)
+    return found
+
+
+def _tokenize(text: str) -> list[str]:
+    """:func:`tokens`, computed.
 
     The same tokens as the regular expression over the whole text (:func:`tokens_slow`), about
     four times faster: most whitespace words are plain letters, or letters and one trailing mark,

@@ -247,7 +247,9 @@ def _run_on_ray(
         fn_constructor_args=(step, storage),
         batch_size=1,
         batch_format="pyarrow",
-        compute=ray.data.ActorPoolStrategy(size=workers),
+        # one part at a time per worker: with Ray's default of 2 in flight, the first worker up took
+        # both parts of a two-part step while the second sat idle
+        compute=ray.data.ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=1),
         # a killed worker is restarted and its part retried, a bounded number of times (Ray Data's
         # default is forever), then the step fails in one line
         max_restarts=getattr(step, "worker_restarts", WORKER_RESTARTS),

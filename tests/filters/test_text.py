@@ -135,3 +135,21 @@ def test_sentence_count_matches_spacys_sentencizer_on_real_lines(page_texts: lis
     print(f"sentence counts equal to spaCy's: {same}/{total} lines", *misses[:10], sep="\n  ")  # noqa: T201
     assert total > 2000
     assert same / total >= 0.99
+
+
+def test_each_text_is_tokenized_once_for_all_families_within_a_bounded_cache(monkeypatch):
+    import filters.text as text_module
+
+    monkeypatch.setattr(text_module, "_TOKENS_KEPT", 1000)
+    monkeypatch.setattr(text_module, "_tokens_cache", {})
+    monkeypatch.setattr(text_module, "_tokens_held", 0)
+    made = []
+    real = text_module._tokenize
+    monkeypatch.setattr(text_module, "_tokenize", lambda t: made.append(t) or real(t))
+    page = "The cat sat on the mat. " * 20  # 140 tokens
+    assert text_module.tokens(page) is text_module.tokens(page[:-1] + " ")  # an equal text: no new list
+    assert made == [page]
+    for i in range(30):  # 30 other texts of 140 tokens: the oldest leave, the cache stays bounded
+        text_module.tokens(page + str(i))
+        assert text_module._tokens_held <= 1000
+    assert text_module.tokens(page) == real(page) and len(made) == 32  # it was evicted, made again
