@@ -134,6 +134,18 @@ class RaySession:
             self._owned = False
 
 
+def abort_uploads(storage: Storage) -> None:
+    """Abort the multipart uploads left open under an ``s3://`` output (a worker killed mid-write);
+    a failure to clean up is a warning, never the job's error."""
+    if storage.is_local:
+        return
+    try:
+        if aborted := storage.abort_stale_uploads():
+            log.info("aborted %d unfinished uploads under %s", aborted, storage.uri())
+    except Exception as err:  # noqa: BLE001 - cleanup must not hide the job's own outcome
+        log.warning("could not abort the unfinished uploads under %s: %s", storage.uri(), err)
+
+
 def forget_results(storage: Storage) -> None:
     """Until the shards are rewritten, the output holds no result: no manifest, no stats."""
     for name in (MANIFEST, STATS_FILE):
@@ -173,6 +185,7 @@ def run_job(
     ``retry_images`` fetches again the image URLs that failed with a retryable status."""
     storage, parts, graph = plan_job(spec)
     guard_output(spec, storage, parts, graph)
+    abort_uploads(storage)  # what a killed run left half-uploaded
     start = time.perf_counter()
     stale = graph.stale(storage)
     if stale:
@@ -200,6 +213,7 @@ def run_job(
     finally:
         if session:
             session.close()
+        abort_uploads(storage)  # every worker has stopped: an upload still open was abandoned
     rows = storage.read_parquet(MANIFEST).to_pylist()
     storage.write_json(STATS_FILE, build_stats(spec, results, rows, time.perf_counter() - start))
     return JobOutcome(

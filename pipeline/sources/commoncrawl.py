@@ -32,7 +32,6 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 import pyarrow as pa
-import pyarrow.fs as pafs
 from fastwarc.stream_io import BrotliReader, ChunkedReader, GzipReader
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 from resiliparse.parse.encoding import bytes_to_str, detect_encoding, map_encoding_to_html5
@@ -42,6 +41,7 @@ from pipeline.extract import ImageRef, extract_html, nesting_exceeds
 from pipeline.schema import DOC_SCHEMA, DROP_REASON, doc_id, empty_meta
 from pipeline.sources.paths import expand_paths
 from pipeline.stage import Resources
+from pipeline.storage import filesystem_from_uri
 from pipeline.watchdog import PartStalled, beat
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def _open(path: str) -> Any:
     if path.startswith(("http://", "https://")):
         return urllib.request.urlopen(path, timeout=HTTP_TIMEOUT_S)
     if is_remote(path):
-        fs, p = pafs.FileSystem.from_uri(path)
+        fs, p = filesystem_from_uri(path)
         return fs.open_input_stream(p)
     return open(path, "rb")
 

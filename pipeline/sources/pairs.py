@@ -18,13 +18,13 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from pipeline.config import PairsSource, is_remote
 from pipeline.schema import DOC_SCHEMA, DROP_REASON, doc_id, empty_meta
 from pipeline.sources.paths import split_query
 from pipeline.stage import Resources
+from pipeline.storage import filesystem_from_uri
 
 RAW_PAIR_SCHEMA = pa.schema(
     [
@@ -60,7 +60,7 @@ def pair_format(path: str, src: PairsSource) -> str:
 def _open_input(path: str, fmt: str) -> Any:
     seekable = fmt == "parquet"  # parquet reads its footer first
     if is_remote(path):
-        fs, p = pafs.FileSystem.from_uri(path)
+        fs, p = filesystem_from_uri(path)
         return fs.open_input_file(p) if seekable else fs.open_input_stream(p)
     return pa.OSFile(path, "rb") if seekable else pa.input_stream(path)
 

@@ -10,6 +10,7 @@ import re
 import pyarrow.fs as pafs
 
 from pipeline.config import is_remote
+from pipeline.storage import filesystem_from_uri
 
 
 def split_query(uri: str) -> tuple[str, str]:
@@ -26,7 +27,7 @@ def input_size(path: str) -> int | None:
         return None
     if not is_remote(path):
         return os.path.getsize(path) if os.path.isfile(path) else None
-    fs, p = pafs.FileSystem.from_uri(path)
+    fs, p = filesystem_from_uri(path)
     info = fs.get_file_info(p)
     return info.size if info.type == pafs.FileType.File else None
 
@@ -52,7 +53,7 @@ def _remote_glob(pattern: str) -> list[str]:
     fixed = next(i for i, seg in enumerate(segments) if any(ch in seg for ch in "*?["))
     base = "/".join(segments[:fixed])
     suffix = f"?{query}" if query else ""
-    fs, _ = pafs.FileSystem.from_uri(f"{scheme}://{base}{suffix}")
+    fs, _ = filesystem_from_uri(f"{scheme}://{base}{suffix}")
     infos = fs.get_file_info(
         pafs.FileSelector(base, recursive=len(segments) - fixed > 1, allow_not_found=True)
     )
