@@ -39,17 +39,22 @@ def inside_a_part(out: Path) -> bool:
     )
 
 
-def run_until(spec_file: Path, log: Path, out: Path, *, done: int | None = None, mid: bool = False):
-    """Start the driver and SIGKILL it once ``done`` parts have their marker (a part or step
-    boundary) and, with ``mid``, once it is inside a part after that; neither: let it finish.
-    Returns its exit code (None: killed)."""
+def run_until(spec_file: Path, log: Path, out: Path, *, step: tuple[str, int] | None = None, mid: int = 0):
+    """Start the driver and SIGKILL it at a step boundary (``step``: once that step's ``n`` parts
+    have their marker) or in the middle of a part (``mid``: once ``mid`` parts are done and a part
+    has written its output but not yet its marker); neither: let it finish. Returns its exit code
+    (None: killed)."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     with open(log, "ab") as err:
         driver = subprocess.Popen(
             [sys.executable, "-c", DRIVER, str(spec_file)], env=env, stdout=subprocess.DEVNULL, stderr=err
         )
         while driver.poll() is None:
-            if done is not None and len(markers(out)) >= done and (not mid or inside_a_part(out)):
+            if step is not None:
+                due = len(list((out / "work" / step[0]).glob("*.done"))) >= step[1]
+            else:
+                due = mid > 0 and len(markers(out)) >= mid and inside_a_part(out)
+            if due:
                 driver.send_signal(signal.SIGKILL)
                 driver.wait(30)
                 return None
@@ -65,18 +70,21 @@ def test_killing_the_driver_at_boundaries_and_mid_part_then_rerunning_gives_the_
     spec_file.write_text(spec.model_dump_json())
 
     total = len(markers(reference))
+    ref_steps = json.loads((reference / "stats.json").read_text())["steps"]
     log = tmp_path / "driver.log"
-    kills = [
-        dict(done=1),
-        dict(done=total // 4, mid=True),
-        dict(done=total // 2),
-        dict(done=3 * total // 4, mid=True),
-    ]
-    for kill in kills:
+    points: list[tuple[int, dict]] = [(total // 4, dict(mid=total // 4)), (total // 2, dict(mid=total // 2))]
+    reached = 0
+    for name in list(ref_steps)[:-1]:  # the end of every step but the last
+        parts = len(list((reference / "work" / name).glob("*.done")))
+        reached += parts
+        if parts:  # dedup_components keeps its markers per round, in subfolders
+            points.append((reached, dict(step=(name, parts))))
+    points.sort(key=lambda p: p[0])  # in the order the job reaches them
+    for _, kill in points:
         code = run_until(spec_file, log, out, **kill)
         assert code is None, f"the job ended ({code}) before the kill {kill}: {log.read_text()[-2000:]}"
+    assert len(points) >= 10  # two mid-part kills and one per step boundary
     done_before = markers(out)
-    assert len(done_before) >= 3 * total // 4
     code = run_until(spec_file, log, out)
     assert code == 0, log.read_text()[-4000:]
 
