@@ -31,19 +31,11 @@ def markers(out: Path) -> set[str]:
     return {str(p.relative_to(out)) for p in work.glob("*/*.done")} if work.is_dir() else set()
 
 
-def inside_a_part(out: Path) -> bool:
-    """A part has written an output but not yet its marker: the driver is in the middle of it."""
-    work = out / "work"
-    return work.is_dir() and any(
-        not p.with_name(p.name.split(".")[0] + ".done").exists() for p in work.glob("*/*.parquet")
-    )
-
-
 def run_until(spec_file: Path, log: Path, out: Path, *, step: tuple[str, int] | None = None, mid: int = 0):
     """Start the driver and SIGKILL it at a step boundary (``step``: once that step's ``n`` parts
-    have their marker) or in the middle of a part (``mid``: once ``mid`` parts are done and a part
-    has written its output but not yet its marker); neither: let it finish. Returns its exit code
-    (None: killed)."""
+    have their marker) or inside a part (``mid``: as soon as ``mid`` parts have their marker: the
+    driver runs parts back to back, so it is then inside the next one, before its marker and
+    usually before its output); neither: let it finish. Returns its exit code (None: killed)."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     with open(log, "ab") as err:
         driver = subprocess.Popen(
@@ -53,7 +45,7 @@ def run_until(spec_file: Path, log: Path, out: Path, *, step: tuple[str, int] | 
             if step is not None:
                 due = len(list((out / "work" / step[0]).glob("*.done"))) >= step[1]
             else:
-                due = mid > 0 and len(markers(out)) >= mid and inside_a_part(out)
+                due = mid > 0 and len(markers(out)) >= mid
             if due:
                 driver.send_signal(signal.SIGKILL)
                 driver.wait(30)
