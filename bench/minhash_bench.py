@@ -95,7 +95,6 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +108,8 @@ PAGES = Path("html") / "readability" / "test-pages"
 NGRAM, NUM_PERM, SEED = 5, 112, 1
 CHUNK_CHARS = 2000
 _WORD = re.compile(r"\w+")
+
+from childproc import in_child  # noqa: E402  (bench/ is on sys.path: the script's folder)
 
 log = logging.getLogger("bench.minhash")
 
@@ -576,17 +577,6 @@ def run_sizes(
     return out
 
 
-def _dedup_child(conn: Connection, *args: Any) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
-    try:
-        conn.send(run_sizes(*args))
-    except BaseException as err:  # the parent reports it
-        log.exception("e2e run failed")
-        conn.send({"error": f"{type(err).__name__}: {err}"})
-    finally:
-        conn.close()
-
-
 def dedup_figures(chunks: list[str], args: argparse.Namespace, tmp: str) -> dict[str, Any]:
     """Write the largest corpus once (smaller sizes are its first parts), then run every size in a
     child process."""
@@ -606,18 +596,9 @@ def dedup_figures(chunks: list[str], args: argparse.Namespace, tmp: str) -> dict
         args.part_docs,
         gen_s,
     )
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_dedup_child, args=(child, args, corpus, tmp, stream, n_words))
-    proc.start()
-    child.close()
-    try:
-        out = parent.recv()
-    except EOFError:
-        out = {"error": "the child process died"}
-    proc.join()
-    if "error" in out or proc.exitcode:
-        log.error("e2e: %s (exit code %s)", out.get("error"), proc.exitcode)
+    out = in_child(run_sizes, args, corpus, tmp, stream, n_words)
+    if "error" in out:
+        log.error("e2e: %s", out["error"])
     return {"gen_s": round(gen_s, 1), "doc_words": n_words, **out}
 
 

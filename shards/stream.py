@@ -11,6 +11,7 @@ scanned once per shard, members sliced from a memory map), checks each against t
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
@@ -111,9 +112,13 @@ class Source:
     def documents(self) -> int:
         return sum(self.samples)
 
-    def shard_order(self, epoch: int, seed: int, shuffle: bool) -> np.ndarray:
+    @functools.lru_cache(maxsize=4)  # noqa: B019 - a few epochs of one frozen source
+    def epoch_layout(self, epoch: int, seed: int, shuffle: bool) -> tuple[np.ndarray, np.ndarray]:
+        """The shard order of ``epoch`` and the cumulative samples along it (one computation per
+        epoch, not one per block: a block may span several shards of 100k)."""
         n = len(self.shards)
-        return np.random.default_rng([seed, epoch]).permutation(n) if shuffle else np.arange(n)
+        order = np.random.default_rng([seed, epoch]).permutation(n) if shuffle else np.arange(n)
+        return order, np.cumsum(np.asarray(self.samples)[order])
 
     def runs(self, start: int, stop: int, seed: int, shuffle: bool) -> list[tuple[int, int, int]]:
         """Stream documents ``[start, stop)`` as (shard, first sample, end sample) runs, in order."""
@@ -122,8 +127,7 @@ class Source:
         i = start
         while i < stop:
             epoch, at = divmod(i, per_epoch)
-            order = self.shard_order(epoch, seed, shuffle)
-            ends = np.cumsum(np.asarray(self.samples)[order])
+            order, ends = self.epoch_layout(epoch, seed, shuffle)
             k = int(np.searchsorted(ends, at, side="right"))
             shard_start = int(ends[k] - self.samples[order[k]])
             take = min(stop - i, int(ends[k]) - at)
