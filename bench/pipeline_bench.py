@@ -2,7 +2,8 @@
 datatrove's FineWeb-style pipeline, on the same WARC files in the same run, one core each.
 
     .venv/bin/python bench/pipeline_bench.py [--quick] [--copies N] [--datatrove-copies K]
-        [--scaling-copies N] [--no-datatrove] [--no-scaling] [--no-profile] [--top N] [--data-dir DIR]
+        [--scaling-copies N] [--memory N ...] [--memory-files F] [--no-datatrove] [--no-scaling]
+        [--no-profile] [--top N] [--data-dir DIR]
 
 **Input: real pages.** From ``../shared/data``: the HTTP 200 HTML responses of the Common Crawl
 excerpt (``warc/resiliparse/warcfile.warc.gz``, CC-MAIN-2020-34: Chinese, Russian and spam pages
@@ -68,15 +69,19 @@ filters and dedup; each process's peak RSS (``VmHWM``; datatrove's includes its 
 
 **1 → 2 workers** (not in ``--quick``: Ray's start-up per step would dominate): one spawned process
 starts local Ray with 2 CPUs (``address="local"``: never another process's Ray) and runs the job on
-``--scaling-copies`` copies (16: 5,600 pages) in two parts (two files) three times, each in an output
-root of its own: ``[ray] parallelism`` 1, then 2, then 2 with Ray Data's actor pool given one part at
-a time per actor (a what-if: ``ray.data.ActorPoolStrategy`` wrapped in that process so that
-``max_tasks_in_flight_per_actor`` defaults to 1; the runner leaves Ray's default, which lets the
-first actor up queue both parts while the second idles). Figures: each run's wall time and each
-step's wall and parts' seconds, the speed-ups, ``fixed_s`` (the 1-worker run's wall time minus its
-parts' time: Ray Data's start-up and scheduling, 1-2 s per step here) and each run's largest worker
-peak RSS (the runner records it per part). On a shared 2-core machine the driver, Ray's own processes
-and other work compete with the two workers: look at ``load_avg_before``.
+``--scaling-copies`` copies (16: 5,600 pages) in two parts (two files) twice, each in an output root
+of its own: ``[ray] parallelism`` 1, then 2. Figures: each run's wall time and each step's wall and
+parts' seconds, the speed-up, ``fixed_s`` (the 1-worker run's wall time minus its parts' time: Ray
+Data's start-up and scheduling, 1-2 s per step here) and each run's largest worker peak RSS (the
+runner records it per part). On a shared 2-core machine the driver, Ray's own processes and other
+work compete with the two workers: look at ``load_avg_before``.
+
+**Memory at size** (``--memory N …``: 100,000 and 1,000,000 by default; not in ``--quick``): for each
+size, that many generated pages (``synthetic_web.py``: distinct ~2.4 KB articles, ~300 words, which
+the filters and dedup keep) in ``--memory-files`` WARC files (4, whatever the size: a part grows with
+the corpus), through the same job on local Ray with two workers. Figures: per step the largest peak
+RSS of a worker process that ran a part, the driver's peak RSS, wall time, and
+``worker_peak_growth`` = the largest worker peak at the last size / at the first (flat: close to 1).
 
 **Loom's filter stages** (``--no-profile`` leaves this out): over the documents Loom's documents step
 wrote in the single-core run, in a spawned process pinned to one core, the loop of the filters step
@@ -87,8 +92,6 @@ Gopher quality and FineWeb each tokenize the text; what tokenizing it once would
 scoring function alone over every document's text (``functions_s``: ``tokens``,
 ``repetition_scores``, ``quality_scores``, ``fineweb_scores``, and ``str.split`` for scale), and a
 ``cProfile`` of the matched set: the top functions by own time, Loom's functions by cumulative time.
-
-Not measured yet: worker peak memory at 100k and 1M generated documents (the issue's "flat memory").
 
 The last line printed is one JSON object with all figures. Without the data folder, it says so
 (``"skipped"``) and the exit code is 0.
@@ -432,49 +435,71 @@ def loom_single_core(files: list[Path], out: Path, tokenizer: Path) -> dict[str,
     }
 
 
-def loom_scaling(files: list[Path], out: Path, tokenizer: Path) -> dict[str, Any]:
-    """The job on local Ray with 2 CPUs (a spawned child: a clean driver), three times: one worker,
-    two workers, and two workers with Ray Data's actor pool given one part at a time per actor.
-
-    The third run is a what-if, not Loom as it is: ``pipeline.runner._run_on_ray`` builds
-    ``ActorPoolStrategy(size=workers)``, whose default lets an actor queue several tasks
-    (``max_tasks_in_flight_per_actor``), so with two parts the first actor up may take both. Here
-    ``ray.data.ActorPoolStrategy`` is wrapped in this process to default that to 1."""
-    import ray
-    import ray.data
-
+def _ray_run(files: list[Path], out: Path, tokenizer: Path, workers: int) -> dict[str, Any]:
+    """The job on the Ray this process started, ``workers`` actors per step: wall time, each step's
+    wall and parts' seconds, each step's largest worker peak RSS (the runner records it per part)."""
     from jobs.run import run_job
+
+    load = [round(x, 2) for x in os.getloadavg()]
+    t0 = time.perf_counter()
+    run_job(loom_spec(files, out, tokenizer, parallelism=workers), use_ray=True)
+    wall = time.perf_counter() - t0
+    stats = json.loads((out / "stats.json").read_text())
+    steps = stats["step_order"]
+    return {
+        "load_avg_before": load,
+        "wall_s": round(wall, 2),
+        "steps_wall_s": {n: stats["steps"][n]["wall_seconds"] for n in steps},
+        "steps_parts_s": {n: stats["steps"][n]["seconds"] for n in steps},
+        "steps_peak_rss_mb": {n: stats["steps"][n]["peak_rss_mb"] for n in steps},
+        "worker_peak_rss_mb": max(stats["steps"][n]["peak_rss_mb"] for n in steps),
+        "documents": stats["steps"]["shards"]["rows_out"],
+    }
+
+
+def _start_local_ray() -> float:
+    import ray
 
     t0 = time.perf_counter()
     # "local": a Ray of its own, never one another process on this machine started
     ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
-    result: dict[str, Any] = {"ray_start_s": round(time.perf_counter() - t0, 2)}
-    original = ray.data.ActorPoolStrategy
+    return round(time.perf_counter() - t0, 2)
 
-    class OneInFlight(original):  # a subclass: Ray's isinstance checks still hold
-        def __init__(self, *args: Any, **kwargs: Any):
-            kwargs.setdefault("max_tasks_in_flight_per_actor", 1)
-            super().__init__(*args, **kwargs)
 
+def loom_scaling(files: list[Path], out: Path, tokenizer: Path) -> dict[str, Any]:
+    """The job on local Ray with 2 CPUs (a spawned child: a clean driver), with one worker, then two."""
+    import ray
+
+    result: dict[str, Any] = {"ray_start_s": _start_local_ray()}
     try:
-        for label, workers, patched in (("1", 1, False), ("2", 2, False), ("2_one_in_flight", 2, True)):
-            spec = loom_spec(files, out / f"workers-{label}", tokenizer, parallelism=workers)
-            load = [round(x, 2) for x in os.getloadavg()]
-            ray.data.ActorPoolStrategy = OneInFlight if patched else original
-            try:
-                t0 = time.perf_counter()
-                run_job(spec, use_ray=True)
-                wall = time.perf_counter() - t0
-            finally:
-                ray.data.ActorPoolStrategy = original
-            stats = json.loads((out / f"workers-{label}" / "stats.json").read_text())
-            result[label] = {
-                "load_avg_before": load,
-                "wall_s": round(wall, 2),
-                "steps_wall_s": {n: stats["steps"][n]["wall_seconds"] for n in stats["step_order"]},
-                "steps_parts_s": {n: stats["steps"][n]["seconds"] for n in stats["step_order"]},
-                "worker_peak_rss_mb": max(s["peak_rss_mb"] for s in stats["steps"].values()),
-            }
+        for workers in (1, 2):
+            result[str(workers)] = _ray_run(files, out / f"workers-{workers}", tokenizer, workers)
+    finally:
+        ray.shutdown()
+    return result
+
+
+def loom_memory(sizes: list[int], files: int, folder: Path, tokenizer: Path) -> dict[str, Any]:
+    """For each size, that many generated pages (``synthetic_web``) in ``files`` WARC files, through the
+    job on local Ray with two workers: each step's worker peak RSS, and the driver's (this process's
+    VmHWM, which only grows: its figure for a size is the peak up to that run)."""
+    import ray
+    from synthetic_web import write_generated_warcs
+
+    result: dict[str, Any] = {"files": files, "ray_start_s": _start_local_ray()}
+    try:
+        for size in sizes:
+            t0 = time.perf_counter()
+            inputs = write_generated_warcs(size, files, folder / f"input-{size}")
+            made = round(time.perf_counter() - t0, 1)
+            log.info("memory: %d generated pages (%.0f MB of WARC) in %.1fs", size,
+                     sum(p.stat().st_size for p in inputs) / 1e6, made)  # fmt: skip
+            run = _ray_run(inputs, folder / f"loom-{size}", tokenizer, workers=2)
+            run["driver_peak_rss_mb"] = peak_rss_mb()["self"]
+            run["docs_s"] = round(size / run["wall_s"], 1)
+            result[str(size)] = run
+            shutil.rmtree(folder / f"input-{size}", ignore_errors=True)
+            shutil.rmtree(folder / f"loom-{size}", ignore_errors=True)
     finally:
         ray.shutdown()
     return result
@@ -961,20 +986,29 @@ def _print_stages(result: dict[str, Any]) -> None:
 
 
 def _print_scaling(sc: dict[str, Any]) -> None:
-    runs = ("1", "2", "2_one_in_flight")
+    runs = ("1", "2")
     print(
         f"\nLoom on local Ray (2 CPUs), {sc['pages']} pages in 2 parts: 1 worker {sc['1']['wall_s']}s, "
-        f"2 workers {sc['2']['wall_s']}s ({sc['speedup']}x), 2 workers with one part in flight per actor "
-        f"{sc['2_one_in_flight']['wall_s']}s ({sc['speedup_one_in_flight']}x); docs/s "
+        f"2 workers {sc['2']['wall_s']}s ({sc['speedup']}x); docs/s "
         + " / ".join(str(sc["docs_s"][r]) for r in runs)
         + f"; Ray's fixed cost, 1 worker (wall - parts): {sc['fixed_s']}s"
     )
-    print(f"  {'step':<18}" + "".join(f" {r + ' wall':>20} {'parts':>6}" for r in runs))
+    print(f"  {'step':<18}" + "".join(f" {r + ' wall':>12} {'parts':>6}" for r in runs))
     for step in sc["1"]["steps_wall_s"]:
         cells = "".join(
-            f" {sc[r]['steps_wall_s'][step]:20.2f} {sc[r]['steps_parts_s'][step]:6.2f}" for r in runs
+            f" {sc[r]['steps_wall_s'][step]:12.2f} {sc[r]['steps_parts_s'][step]:6.2f}" for r in runs
         )
         print(f"  {step:<18}{cells}")
+
+
+def _print_memory(mem: dict[str, Any], sizes: list[int]) -> None:
+    runs = [str(n) for n in sizes if str(n) in mem]
+    print(f"\nPeak RSS (MB) per step, generated pages in {mem['files']} files, local Ray with 2 workers:")
+    print(f"  {'step':<18}" + "".join(f" {int(r):>12,}" for r in runs))
+    for step in mem[runs[0]]["steps_peak_rss_mb"]:
+        print(f"  {step:<18}" + "".join(f" {mem[r]['steps_peak_rss_mb'][step]:12.0f}" for r in runs))
+    print(f"  {'(driver)':<18}" + "".join(f" {mem[r]['driver_peak_rss_mb']:12.0f}" for r in runs))
+    print(f"  {'(wall s)':<18}" + "".join(f" {mem[r]['wall_s']:12.0f}" for r in runs))
 
 
 def _print_profile(prof: dict[str, Any], shown: int) -> None:
@@ -1011,6 +1045,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scaling-copies", type=int, default=16, help="copies for the 1 -> 2 worker runs (16)")
     ap.add_argument("--no-datatrove", action="store_true", help="leave out datatrove")
     ap.add_argument("--no-scaling", action="store_true", help="leave out the 1 -> 2 worker runs on Ray")
+    ap.add_argument(
+        "--memory", type=int, nargs="*", default=None, metavar="N",
+        help="generated pages for the memory runs (100000 1000000; none with --quick or --memory alone)",
+    )  # fmt: skip
+    ap.add_argument("--memory-files", type=int, default=4, help="WARC files of each memory run (4)")
     ap.add_argument("--no-profile", action="store_true", help="leave out the profile of Loom's filters")
     ap.add_argument("--top", type=int, default=15, help="functions shown by the profile (15)")
     ap.add_argument("--data-dir", type=Path, default=DATA_DIR)
@@ -1025,6 +1064,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"bench": "pipeline", "skipped": f"no test data: {where} is absent"}))
         return 0
     copies = args.copies or (1 if args.quick else 4)
+    memory = args.memory if args.memory is not None else ([] if args.quick else [100_000, 1_000_000])
     scaling = not (args.no_scaling or args.quick)
     result: dict[str, Any] = {
         "bench": "pipeline",
@@ -1098,16 +1138,23 @@ def main(argv: list[str] | None = None) -> int:
                 one, two = sc["1"], sc["2"]
                 sc["pages"] = sc_pages
                 sc["speedup"] = round(one["wall_s"] / two["wall_s"], 2)
-                sc["speedup_one_in_flight"] = round(one["wall_s"] / sc["2_one_in_flight"]["wall_s"], 2)
-                sc["docs_s"] = {
-                    w: round(sc_pages / sc[w]["wall_s"], 1) for w in ("1", "2", "2_one_in_flight")
-                }
+                sc["docs_s"] = {w: round(sc_pages / sc[w]["wall_s"], 1) for w in ("1", "2")}
                 sc["fixed_s"] = round(one["wall_s"] - sum(one["steps_parts_s"].values()), 2)
             result["scaling"] = sc
         else:
             result["scaling"] = {
                 "skipped": "--quick: Ray's start-up per step would dominate" if args.quick else "--no-scaling"
             }
+        if memory:
+            log.info("loom: memory runs on generated pages: %s", memory)
+            mem = in_child(loom_memory, memory, args.memory_files, tmp / "memory", tokenizer)
+            if "error" not in mem and len(memory) > 1:
+                peaks = [mem[str(n)]["worker_peak_rss_mb"] for n in memory]
+                mem["worker_peak_growth"] = round(peaks[-1] / peaks[0], 3)
+            result["memory"] = mem
+        else:
+            why = "--quick: Ray's start-up per step would dominate" if args.quick else "--memory: no sizes"
+            result["memory"] = {"skipped": why}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -1123,6 +1170,9 @@ def main(argv: list[str] | None = None) -> int:
         prof["profile"]["top_cumulative"] = prof["profile"]["top_cumulative"][:10]
     if "speedup" in result["scaling"]:
         _print_scaling(result["scaling"])
+    mem = result.get("memory")
+    if mem and "error" not in mem:
+        _print_memory(mem, memory)
     result["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(result))
     return 0

@@ -13,7 +13,8 @@ first N, or a seeded share):
 - ``reset_response``: forward the request, relay half of the response, then reset;
 - ``outage``: a server restart as clients see it: every open connection is reset and new ones are
   refused (the listening socket is closed) for ``outage_s``, then the proxy listens on the same port
-  again. SeaweedFS itself keeps running, so its multipart state survives, as it does a real restart.
+  again. SeaweedFS itself keeps running, unless ``during_outage`` restarts it for real
+  (``tests.s3server.Seaweed.restart``): the outage then lasts at least as long as the restart.
 
 Stdlib only. Use it in a test module with ``from tests.s3faults import s3_faults  # noqa: F401``.
 """
@@ -27,7 +28,7 @@ import struct
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 from urllib.parse import parse_qs, urlsplit
@@ -200,6 +201,7 @@ class FaultProxy:
         self.upstream = upstream
         self.stall_s = stall_s
         self.outage_s = outage_s
+        self.during_outage: Callable[[], object] | None = None  # runs while clients are refused
         self.requests: list[Request] = []
         self._random = random.Random(seed)
         self._faults: list[Fault] = []
@@ -308,7 +310,13 @@ class FaultProxy:
         log.info("fault proxy: outage for %.1f s", self.outage_s)
 
         def back() -> None:
-            if not self._stopping.wait(self.outage_s):
+            started = time.monotonic()
+            if self.during_outage is not None:
+                try:
+                    self.during_outage()
+                except Exception:  # the test sees the server missing; say why here
+                    log.exception("fault proxy: the action during the outage failed")
+            if not self._stopping.wait(max(0.0, self.outage_s - (time.monotonic() - started))):
                 self._listen()
 
         threading.Thread(target=back, daemon=True).start()

@@ -14,18 +14,19 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.ports import free_ports
 
 log = logging.getLogger(__name__)
 
@@ -92,15 +93,6 @@ def weed_binary() -> Path | None:
         return beside
     found = shutil.which("weed")
     return Path(found) if found else None
-
-
-def _free_ports(n: int) -> list[int]:
-    """``n`` distinct ports free on ``HOST`` right now (all held open together, so they differ)."""
-    with ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(n)]
-        for s in socks:
-            s.bind((HOST, 0))
-        return [s.getsockname()[1] for s in socks]
 
 
 def _tail(path: Path, lines: int = 40) -> str:
@@ -202,7 +194,7 @@ def _start(
         attempt += 1
         shutil.rmtree(data_dir, ignore_errors=True)  # a failed attempt leaves state naming its ports
         data_dir.mkdir()
-        ports = dict(zip(PORT_NAMES, _free_ports(len(PORT_NAMES)), strict=True))
+        ports = dict(zip(PORT_NAMES, free_ports(len(PORT_NAMES)), strict=True))
         server = S3Server(f"{HOST}:{ports['s3']}", ACCESS_KEY, SECRET_KEY)
         with open(log_path, "wb") as log_file:
             proc = subprocess.Popen(
@@ -227,27 +219,75 @@ def _start(
             raise
 
 
+class Seaweed:
+    """A SeaweedFS of a test's own (data under ``tmp_dir``), which the test may restart for real."""
+
+    def __init__(self, tmp_dir: Path, weed: Path | None = None):
+        weed = weed or weed_binary()
+        if weed is None:
+            raise FileNotFoundError("the `weed` binary (SeaweedFS) was not found")
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        self.weed, self.tmp_dir = weed, tmp_dir
+        self.config = tmp_dir / "s3.json"
+        identity = {
+            "name": "loom-test",
+            "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+            "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+        }
+        self.config.write_text(json.dumps({"identities": [identity]}, indent=1))
+        started = time.monotonic()
+        self.proc, self.server, self.ports = _start(weed, tmp_dir, self.config)
+        self.restarts = 0
+        ready_s = time.monotonic() - started
+        log.info("SeaweedFS S3 at %s ready in %.1f s (data: %s)", self.server.url, ready_s, tmp_dir)
+
+    def restart(self) -> float:
+        """``kill -9`` every process of the server, then start it again on the same ports with the same
+        data (what it had written survives, as after a crash); the seconds it was down."""
+        started = time.monotonic()
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(timeout=30)
+        for port in self.ports.values():
+            for sock in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
+                sock.unlink(missing_ok=True)
+        log_path = self.tmp_dir / "weed.log"
+        with open(log_path, "ab") as log_file:
+            self.proc = subprocess.Popen(
+                _command(self.weed, self.tmp_dir / "data", self.config, self.ports),
+                cwd=self.tmp_dir,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        _wait_ready(self.proc, self.server, self.ports, log_path)
+        self.restarts += 1
+        down = time.monotonic() - started
+        log.info("SeaweedFS restarted in %.1f s", down)
+        return down
+
+    def stop(self) -> None:
+        _stop(self.proc, self.ports)
+
+
 @contextmanager
-def seaweed_s3(tmp_dir: Path, weed: Path | None = None) -> Iterator[S3Server]:
+def seaweed(tmp_dir: Path, weed: Path | None = None) -> Iterator[Seaweed]:
     """Run SeaweedFS (master, volume, filer, S3 with one identity) on 127.0.0.1, data under ``tmp_dir``."""
-    weed = weed or weed_binary()
-    if weed is None:
-        raise FileNotFoundError("the `weed` binary (SeaweedFS) was not found")
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    config = tmp_dir / "s3.json"
-    identity = {
-        "name": "loom-test",
-        "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
-        "actions": ["Admin", "Read", "List", "Tagging", "Write"],
-    }
-    config.write_text(json.dumps({"identities": [identity]}, indent=1))
-    started = time.monotonic()
-    proc, server, ports = _start(weed, tmp_dir, config)
-    log.info("SeaweedFS S3 at %s ready in %.1f s (data: %s)", server.url, time.monotonic() - started, tmp_dir)
+    server = Seaweed(tmp_dir, weed)
     try:
         yield server
     finally:
-        _stop(proc, ports)
+        server.stop()
+
+
+@contextmanager
+def seaweed_s3(tmp_dir: Path, weed: Path | None = None) -> Iterator[S3Server]:
+    """:func:`seaweed`, for tests that only need to reach it."""
+    with seaweed(tmp_dir, weed) as running:
+        yield running.server
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from jobs.cli import main
 from jobs.demo import demo_job
 from jobs.run import run_job
 from jobs.spec import load_job
+from tests.ports import free_port
 
 #: The default job's steps, in run order.
 DEMO_STEPS = [
@@ -40,7 +41,7 @@ DEDUP_AND_AFTER = DEMO_STEPS[DEMO_STEPS.index("dedup_keys") :]
 def demo(tmp_path_factory) -> Path:
     """The demo job run once (in this process), and its spec in JSON form beside it."""
     out = tmp_path_factory.mktemp("plan") / "demo"
-    with demo_job(out) as spec:
+    with demo_job(out, image_port=free_port()) as spec:
         run_job(spec, use_ray=False)
     spec_file = out / "spec.json"
     spec_file.write_text(json.dumps(spec.model_dump(mode="json")))

@@ -1,5 +1,7 @@
 """Storage on S3 under faults: 503 SlowDown, reset connections, stalled responses and an outage in the
-middle of multipart uploads, injected by ``tests/s3faults.py`` between pyarrow and SeaweedFS.
+middle of multipart uploads, injected by ``tests/s3faults.py`` between pyarrow and SeaweedFS; and a
+real SeaweedFS of the module's own, killed (``kill -9``) and started again in the middle of a
+multipart upload.
 
 What must hold: the reads and writes succeed (retried), with the right bytes; a write that fails
 publishes nothing and leaves no multipart upload open; a stall ends in an error or a retry, never a
@@ -11,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -19,8 +22,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.storage import OP_ATTEMPTS, Storage
+from tests.ports import free_port
 from tests.s3faults import FaultProxy, fault, s3_faults  # noqa: F401
-from tests.s3server import S3Server
+from tests.s3server import S3Server, Seaweed, seaweed
 
 BUCKET = "loom-faults-test"
 READS = ("GetObject", "HeadObject", "ListObjects")
@@ -39,6 +43,27 @@ def proxy(server: S3Server, s3_faults: FaultProxy, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("LOOM_S3_REQUEST_TIMEOUT_S", "2")
     monkeypatch.setenv("LOOM_S3_CONNECT_TIMEOUT_S", "2")
     return s3_faults
+
+
+@pytest.fixture(scope="module")
+def restartable(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seaweed]:
+    """A SeaweedFS of this module's own, so that restarting it disturbs no other test."""
+    with seaweed(tmp_path_factory.mktemp("restartable")) as running:
+        running.server.make_bucket(BUCKET)
+        yield running
+
+
+@pytest.fixture
+def restarting_proxy(restartable: Seaweed, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
+    """A proxy in front of ``restartable`` whose outages restart the server for real."""
+    for key, value in restartable.server.env().items():  # its credentials, for pyarrow
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("LOOM_S3_REQUEST_TIMEOUT_S", "2")
+    monkeypatch.setenv("LOOM_S3_CONNECT_TIMEOUT_S", "2")
+    with FaultProxy(restartable.server) as proxy:
+        proxy.outage_s = 0.5
+        proxy.during_outage = restartable.restart
+        yield proxy
 
 
 @pytest.fixture
@@ -180,6 +205,24 @@ def test_an_outage_in_the_middle_of_a_multipart_upload_is_retried(
     assert open_uploads(server, prefix) == []
 
 
+def test_a_real_server_restart_in_the_middle_of_a_multipart_upload_is_retried(
+    restartable: Seaweed, restarting_proxy: FaultProxy, prefix: str, tmp_path: Path
+) -> None:
+    """SeaweedFS killed with SIGKILL after the first part of an upload and started again: the upload
+    goes on (or starts over) once it answers, and completes whole; nothing is left open."""
+    shard = tmp_path / "shard.tar"
+    shard.write_bytes(os.urandom(30 << 20))
+    restarts = restartable.restarts
+    restarting_proxy.inject(fault("outage", ["UploadPart"], every=2, limit=1))
+
+    Storage(restarting_proxy.uri(BUCKET, prefix)).put_file(str(shard), "shards/shard-000000.tar")
+
+    assert restartable.restarts == restarts + 1
+    restarting_proxy.clear()
+    assert objects(restartable.server, prefix) == {"shards/shard-000000.tar": shard.read_bytes()}
+    assert open_uploads(restartable.server, prefix) == []
+
+
 def test_a_stalled_response_is_retried(server: S3Server, proxy: FaultProxy, store: Storage, prefix) -> None:
     store.write_bytes("a.json", b"{}")
     proxy.inject(fault("stall", ["GetObject"], first=1), fault("stall", ["CompleteMultipartUpload"], first=1))
@@ -235,18 +278,21 @@ def test_storage_pickles_without_its_filesystem(store: Storage) -> None:
     assert copy.read_bytes("a.txt") == b"a"
 
 
-def test_the_demo_job_through_faults_writes_the_shards_of_a_clean_run(
-    server: S3Server, proxy: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_the_demo_job_through_faults_and_a_server_restart_writes_the_shards_of_a_clean_run(
+    restartable: Seaweed, restarting_proxy: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """503s, resets, stalls, and SeaweedFS killed and restarted between a multipart upload's create
+    and its complete: the job succeeds and writes a clean run's shards, byte for byte."""
     from jobs.demo import demo_job
     from jobs.run import run_job
     from shards.validate import validate_output
 
+    server, proxy = restartable.server, restarting_proxy
     monkeypatch.setenv("LOOM_S3_MAX_ATTEMPTS", "10")
-    with demo_job(tmp_path / "demo", pages=20) as spec:
+    restarts = restartable.restarts
+    with demo_job(tmp_path / "demo", pages=20, image_port=free_port()) as spec:
         clean = run_job(spec, use_ray=False)  # on local disk
         on_s3 = spec.model_copy(update={"output": proxy.uri(BUCKET, "runs/demo-faults")})
-        proxy.outage_s = 1.0
         proxy.inject(
             fault("slowdown", share=0.06),
             fault("reset_request", share=0.03),
@@ -257,6 +303,7 @@ def test_the_demo_job_through_faults_writes_the_shards_of_a_clean_run(
         faulty = run_job(on_s3, use_ray=False)
         proxy.clear()
 
+    assert restartable.restarts == restarts + 1
     assert (faulty.shards, faulty.samples) == (clean.shards, clean.samples)
     manifest = pq.read_table(Path(clean.manifest))
     stored = objects(server, "runs/demo-faults")
