@@ -1,13 +1,25 @@
-"""``loom stats OUT``: the figures of ``stats.json`` and the manifest as readable tables."""
+"""``loom stats OUT``: the figures of ``stats.json`` and the manifest as readable tables.
+
+Every table is printed through :func:`print_table`, which keeps each number whole: a numeric column
+never wraps, and a table wider than the console is split into narrower tables (its first, naming
+columns repeated in each) instead of being squeezed until rich cuts its cells to "…".
+"""
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from pipeline.storage import Storage
+
+TEXT_MIN = 16  # a text column (a step, reason or rule name) wraps only below this many characters
 
 
 def load_stats(storage: Storage) -> dict[str, Any]:
@@ -24,6 +36,84 @@ def _human_bytes(n: float) -> str:
     return str(n)
 
 
+@dataclass(frozen=True)
+class Column:
+    """A table column: its header ("\\n" puts it on two lines), whether it holds numbers (right
+    aligned, never wrapped) or text (left aligned, wrapped when the console is narrow), and the group
+    of related columns it belongs to."""
+
+    header: str
+    numeric: bool = True
+    group: str = ""  # a table split in several keeps a group's columns together where it can
+
+
+def _widest_line(text: str) -> int:
+    return max(cell_len(line) for line in text.split("\n"))
+
+
+def _column_width(column: Column, cells: Sequence[str]) -> int:
+    """The width a column needs: its widest number, or its text up to ``TEXT_MIN`` (longer text wraps)."""
+    widest = max((_widest_line(cell) for cell in cells), default=0)
+    return max(_widest_line(column.header), widest if column.numeric else min(widest, TEXT_MIN))
+
+
+def _split_columns(columns: Sequence[Column], widths: list[int], base: int, limit: int) -> list[list[int]]:
+    """The value columns (their widths) in the fewest runs, in order, whose tables fit in ``limit``,
+    each table ``base`` wide before its value columns. Of those splits, the one that cuts fewest
+    groups, then the one whose widest table is narrowest. A column takes its width plus 3 (its
+    padding and a border)."""
+    if not widths:
+        return [[]]  # a table of key columns only
+    for count in range(1, len(widths) + 1):
+        best: tuple[tuple[int, int], list[list[int]]] | None = None
+        for cuts in itertools.combinations(range(1, len(widths)), count - 1):
+            bounds = (0, *cuts, len(widths))
+            runs = [list(range(a, b)) for a, b in itertools.pairwise(bounds)]
+            widest = max(base + sum(widths[i] + 3 for i in run) for run in runs)
+            split_groups = sum(columns[cut - 1].group == columns[cut].group for cut in cuts)
+            if widest <= limit and (best is None or (split_groups, widest) < best[0]):
+                best = ((split_groups, widest), runs)
+        if best is not None:
+            return best[1]
+    return [[i] for i in range(len(widths))]  # too narrow for even one: a table per column
+
+
+def print_table(
+    console: Console,
+    title: str,
+    columns: Sequence[Column],
+    rows: Sequence[Sequence[str]],
+    keys: int = 1,
+    note: str = "",
+) -> None:
+    """Print a table under its title, then ``note`` (what its abbreviations mean).
+
+    If the table is wider than the console it is printed as several tables, each holding the first
+    ``keys`` columns (what names a row) and as many of the others as fit, titled "(continued)" after
+    the first. Numbers are never wrapped or cut; text wraps (a word longer than its column folds)."""
+    cells = [[row[i] for row in rows] for i in range(len(columns))]
+    widths = [_column_width(column, cells[i]) for i, column in enumerate(columns)]
+    base = 1 + sum(width + 3 for width in widths[:keys])  # the left border, the key columns
+    for n, run in enumerate(_split_columns(columns[keys:], widths[keys:], base, console.width)):
+        picked = [*range(keys), *(keys + i for i in run)]
+        fits = base + sum(widths[keys + i] + 3 for i in run) <= console.width
+        table = Table()
+        for i in picked:
+            column = columns[i]
+            table.add_column(
+                column.header,
+                justify="right" if column.numeric else "left",
+                no_wrap=column.numeric and fits,  # a column too wide for the console folds instead
+                overflow="fold",
+            )
+        for row in rows:
+            table.add_row(*(row[i] for i in picked))
+        console.print(Text(title if n == 0 else f"{title} (continued)", style="table.title"))
+        console.print(table)
+    if note:
+        console.print(Text(note, style="dim"))
+
+
 def ordered_steps(stats: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """The steps in the order they ran (``step_order``; older stats: as stored)."""
     order = stats.get("step_order") or list(stats["steps"])
@@ -35,33 +125,41 @@ def render_stats(stats: dict[str, Any], console: Console, packing: dict[str, Any
         f"[bold]{stats['job']}[/bold]  fingerprint {stats['fingerprint']}  "
         f"loom {stats['loom_version']}  format v{stats['format_version']}  {stats['seconds']:.1f}s"
     )
-    steps = Table(title="Steps", title_justify="left")
-    for col in ("step", "parts", "rows in", "rows out", "kept %", "dropped", "part s", "wall s", "peak MB"):
-        steps.add_column(col, justify="left" if col == "step" else "right", no_wrap=col == "step")
+    rows = []
     for name, s in ordered_steps(stats):
         kept = 100.0 * s["rows_out"] / s["rows_in"] if s["rows_in"] else 100.0
         kept_cell = f"{kept:.1f}" if kept <= 100.0 else "—"  # a step that makes rows (keys, edges)
-        steps.add_row(
-            name,
-            str(s["parts"]),
-            f"{s['rows_in']:,}",
-            f"{s['rows_out']:,}",
-            kept_cell,
-            f"{sum(s['drops'].values()):,}",
-            f"{s['seconds']:.1f}",
-            f"{s['wall_seconds']:.1f}",
-            f"{s.get('peak_rss_mb', 0):,.0f}",
+        rows.append(
+            [
+                name,
+                str(s["parts"]),
+                f"{s['rows_in']:,}",
+                f"{s['rows_out']:,}",
+                kept_cell,
+                f"{sum(s['drops'].values()):,}",
+                f"{s['seconds']:.1f}",
+                f"{s['wall_seconds']:.1f}",
+                f"{s.get('peak_rss_mb', 0):,.0f}",
+            ]
         )
-    console.print(steps)
+    rows_columns = [Column(h, group="rows") for h in ("parts", "rows\nin", "rows\nout", "kept\n%", "dropped")]
+    cost_columns = [Column(h, group="cost") for h in ("part\ns", "wall\ns", "peak\nMB")]
+    print_table(
+        console,
+        "Steps",
+        [Column("step", numeric=False), *rows_columns, *cost_columns],
+        rows,
+        note="part s: the seconds of its parts, summed (worker time); wall s: the seconds of this run; "
+        "peak MB: the peak memory of a worker that ran one of its parts",
+    )
 
-    reasons = Table(title="Drops and skips by reason", title_justify="left")
-    for col in ("step", "kind", "reason", "count"):
-        reasons.add_column(col, justify="right" if col == "count" else "left", no_wrap=col != "count")
+    reasons = []
     for name, s in ordered_steps(stats):
         for kind in ("drops", "skipped"):
             for reason, n in sorted(s[kind].items(), key=lambda kv: -kv[1]):
-                reasons.add_row(name, "dropped" if kind == "drops" else "skipped", reason, f"{n:,}")
-    console.print(reasons)
+                reasons.append([name, "dropped" if kind == "drops" else "skipped", reason, f"{n:,}"])
+    text_columns = [Column(h, numeric=False) for h in ("step", "kind", "reason")]
+    print_table(console, "Drops and skips by reason", [*text_columns, Column("count")], reasons, keys=3)
 
     if "filters" in stats["steps"]:
         render_filters(stats["steps"]["filters"], console)
@@ -77,23 +175,14 @@ def render_stats(stats: dict[str, Any], console: Console, packing: dict[str, Any
         render_mix(stats["steps"], console)
     if packing:
         render_packing(packing, console)
+    render_shards(stats["shards"], console)
 
-    sh = stats["shards"]
-    out = Table(title="Shards", title_justify="left")
-    for col in (
-        "shards",
-        "samples",
-        "text",
-        "pair",
-        "interleaved",
-        "images",
-        "image files",
-        "tokens",
-        "size",
-    ):
-        out.add_column(col, justify="right")
+
+def render_shards(sh: dict[str, Any], console: Console) -> None:
+    """The shards in one row: shards, samples by kind, images, image files, tokens, size."""
     docs = sh["documents"]
-    out.add_row(
+    samples = ("shards", "samples", "text", "pair", "inter-\nleaved")
+    row = [
         f"{sh['count']:,}",
         f"{sh['samples']:,}",
         f"{docs['text']:,}",
@@ -103,18 +192,21 @@ def render_stats(stats: dict[str, Any], console: Console, packing: dict[str, Any
         f"{sh.get('image_files', 0):,}",
         f"{sh['tokens']:,}",
         _human_bytes(sh["bytes"]),
-    )
-    console.print(out)
+    ]
+    columns = [
+        *(Column(h, group="samples") for h in samples),
+        *(Column(h, group="images") for h in ("images", "image\nfiles")),
+        *(Column(h, group="size") for h in ("tokens", "size")),
+    ]
+    print_table(console, "Shards", columns, [row], keys=0)
 
 
 def render_images(step: dict[str, Any], table_step: dict[str, Any], console: Console) -> None:
     """The images in one row: references, URLs asked, fetched, failed; distinct images stored."""
     extra = step.get("extra", {})
     stored = table_step.get("extra", {})
-    table = Table(title="Images", title_justify="left")
-    for col in ("references", "distinct URLs", "ok", "failed", "retryable", "distinct images", "stored"):
-        table.add_column(col, justify="right")
-    table.add_row(
+    fetched = ("references", "distinct\nURLs", "ok", "failed", "retryable")
+    row = [
         f"{extra.get('image_refs', 0):,}",
         f"{step['rows_in']:,}",
         f"{step['rows_out']:,}",
@@ -122,8 +214,12 @@ def render_images(step: dict[str, Any], table_step: dict[str, Any], console: Con
         f"{extra.get('retryable', 0):,}",
         f"{stored.get('distinct_images', 0):,}",
         _human_bytes(stored.get("image_bytes", 0)),
-    )
-    console.print(table)
+    ]
+    columns = [
+        *(Column(h, group="fetched") for h in fetched),
+        *(Column(h, group="stored") for h in ("distinct\nimages", "stored")),
+    ]
+    print_table(console, "Images", columns, [row], keys=0)
 
 
 def filter_rows(step: dict[str, Any]) -> list[dict[str, Any]]:
@@ -149,23 +245,31 @@ def filter_rows(step: dict[str, Any]) -> list[dict[str, Any]]:
 
 def render_filters(step: dict[str, Any], console: Console) -> None:
     """Retention per filter (in run order), then the text blocks removed by rule."""
-    table = Table(title="Filters", title_justify="left")
-    for col in ("filter", "docs in", "docs out", "kept %", "of all %"):
-        table.add_column(col, justify="left" if col == "filter" else "right")
-    for r in filter_rows(step):
-        table.add_row(
-            r["filter"], f"{r['in']:,}", f"{r['out']:,}", f"{r['kept_pct']:.1f}", f"{r['cumulative_pct']:.1f}"
-        )
-    console.print(table)
+    rows = [
+        [r["filter"], f"{r['in']:,}", f"{r['out']:,}", f"{r['kept_pct']:.1f}", f"{r['cumulative_pct']:.1f}"]
+        for r in filter_rows(step)
+    ]
+    columns = [
+        Column("filter", numeric=False),
+        *(Column(h, group="documents") for h in ("docs\nin", "docs\nout")),
+        *(Column(h, group="kept") for h in ("kept\n%", "of all\n%")),
+    ]
+    print_table(
+        console,
+        "Filters",
+        columns,
+        rows,
+        note="kept %: of the documents the filter saw; of all %: of the documents the filters step got",
+    )
     extra = step.get("extra", {})
     counts = {**extra.get("blocks", {}), **extra.get("counters", {})}
     if counts:
-        blocks = Table(title="Filters: blocks removed, edits and counts", title_justify="left")
-        blocks.add_column("rule")
-        blocks.add_column("count", justify="right")
-        for rule, n in sorted(counts.items(), key=lambda kv: -kv[1]):
-            blocks.add_row(rule, f"{n:,}")
-        console.print(blocks)
+        print_table(
+            console,
+            "Filters: blocks removed, edits and counts",
+            [Column("rule", numeric=False), Column("count")],
+            [[rule, f"{n:,}"] for rule, n in sorted(counts.items(), key=lambda kv: -kv[1])],
+        )
 
 
 def render_dedup(steps: dict[str, Any], console: Console) -> None:
@@ -175,21 +279,31 @@ def render_dedup(steps: dict[str, Any], console: Console) -> None:
     buckets = steps.get("dedup_buckets", {}).get("extra", {})
     rounds = steps.get("dedup_components", {}).get("extra", {}).get("rounds", 0)
     drops = final["drops"]
-    table = Table(title="Dedup", title_justify="left")
-    columns = ("documents", "MinHash signed", "exact_url", "exact_text", "exact_images", "minhash")
-    for col in (*columns, "rejected pairs", "clusters", "rounds", "kept %"):
-        table.add_column(col, justify="right")
+    rules = ("exact_url", "exact_text", "exact_images", "minhash")
     kept = 100.0 * final["rows_out"] / final["rows_in"] if final["rows_in"] else 100.0
-    table.add_row(
+    row = [
         f"{final['rows_in']:,}",
         f"{keys.get('signed', 0):,}",
-        *(f"{drops.get(rule, 0):,}" for rule in columns[2:]),
+        *(f"{drops.get(rule, 0):,}" for rule in rules),
         f"{buckets.get('rejected', 0):,}",
         f"{final.get('extra', {}).get('clusters', 0):,}",
         str(rounds),
         f"{kept:.1f}",
+    ]
+    columns = [
+        *(Column(h, group="in") for h in ("documents", "MinHash\nsigned")),
+        *(Column(rule, group="removed") for rule in rules),
+        *(Column(h, group="clusters") for h in ("rejected\npairs", "clusters", "rounds", "kept\n%")),
+    ]
+    print_table(
+        console,
+        "Dedup",
+        columns,
+        [row],
+        keys=0,
+        note="exact_url, exact_text, exact_images, minhash: the documents each rule removed; "
+        "rejected pairs: candidate pairs below the similarity threshold; rounds: connected-components rounds",
     )
-    console.print(table)
 
 
 def render_tokens(steps: dict[str, Any], console: Console) -> None:
@@ -208,38 +322,38 @@ def render_tokens(steps: dict[str, Any], console: Console) -> None:
         console.print(f"[bold]Tokenizer[/bold]: {card['vocab_size']:,} tokens, {how}")
     counts = steps["tokens"].get("extra", {}).get("tokens", {})
     total = counts.get("total", 0)
-    table = Table(title="Tokens", title_justify="left")
-    for col in ("by", "value", "tokens", "share %"):
-        table.add_column(col, justify="left" if col in ("by", "value") else "right")
+    rows = []
     for group in ("source", "kind", "language"):
         for value, n in sorted(counts.get(f"by_{group}", {}).items(), key=lambda kv: -kv[1]):
-            table.add_row(group, value, f"{n:,}", f"{100.0 * n / total:.1f}" if total else "—")
-    table.add_row("all", "", f"{total:,}", "100.0" if total else "—")
-    console.print(table)
+            rows.append([group, value, f"{n:,}", f"{100.0 * n / total:.1f}" if total else "—"])
+    rows.append(["all", "", f"{total:,}", "100.0" if total else "—"])
+    by = [Column("by", numeric=False), Column("value", numeric=False)]
+    print_table(console, "Tokens", [*by, Column("tokens"), Column("share\n%")], rows, keys=2)
     docs = counts.get("documents", 0)
-    ctx = Table(title="Context lengths", title_justify="left")
-    for col in ("longer than", "documents", "% of documents", "their tokens", "% of tokens"):
-        ctx.add_column(col, justify="right")
-    for length, row in sorted(counts.get("longer_than", {}).items(), key=lambda kv: int(kv[0])):
-        ctx.add_row(
+    rows = [
+        [
             f"{int(length):,}",
             f"{row['documents']:,}",
             f"{100.0 * row['documents'] / docs:.2f}" if docs else "—",
             f"{row['tokens']:,}",
             f"{100.0 * row['tokens'] / total:.2f}" if total else "—",
-        )
-    console.print(ctx)
+        ]
+        for length, row in sorted(counts.get("longer_than", {}).items(), key=lambda kv: int(kv[0]))
+    ]
+    columns = [
+        Column("longer\nthan"),
+        *(Column(h, group="documents") for h in ("documents", "% of\ndocuments")),
+        *(Column(h, group="tokens") for h in ("their\ntokens", "% of\ntokens")),
+    ]
+    print_table(console, "Context lengths", columns, rows)
 
 
 def render_mix(steps: dict[str, Any], console: Console) -> None:
     """The training mixture: per component the share asked for and delivered, its tokens and
     epochs; then the training shards and the nested subsets with their shares."""
     mix = steps.get("mix", {}).get("extra", {}).get("mix", {})
-    table = Table(title=f"Mixture (budget {mix.get('budget', 0):,} tokens)", title_justify="left")
-    for col in ("component", "requested %", "delivered %", "tokens", "documents", "epochs", "max", "holds"):
-        table.add_column(col, justify="left" if col == "component" else "right")
-    for name, c in mix.get("components", {}).items():
-        table.add_row(
+    rows = [
+        [
             name,
             f"{100 * c['requested_share']:.2f}",
             f"{100 * c['delivered_share']:.2f}",
@@ -248,75 +362,100 @@ def render_mix(steps: dict[str, Any], console: Console) -> None:
             f"{c['epochs']:.2f}",
             f"{c['max_epochs']:g}",
             f"{c['holds_tokens']:,}",
-        )
-    console.print(table)
+        ]
+        for name, c in mix.get("components", {}).items()
+    ]
+    columns = [
+        Column("component", numeric=False),
+        *(Column(h, group="shares") for h in ("requested\n%", "delivered\n%")),
+        *(Column(h, group="taken") for h in ("tokens", "documents")),
+        *(Column(h, group="epochs") for h in ("epochs", "max\nepochs", "holds\ntokens")),
+    ]
+    print_table(
+        console,
+        f"Mixture (budget {mix.get('budget', 0):,} tokens)",
+        columns,
+        rows,
+    )
     train = steps["train"].get("extra", {})
     console.print(
         f"[bold]Training set[/bold] (train/): {train.get('shards', 0):,} shards, "
         f"{train.get('samples', 0):,} samples ({train.get('repeats', 0):,} repeats), "
         f"{train.get('tokens', 0):,} tokens"
     )
-    subsets = Table(title="Nested subsets (prefixes of train/)", title_justify="left")
     names = list(mix.get("components", {}))
-    for col in ("fraction", "tokens", "samples", *(f"{n} %" for n in names)):
-        subsets.add_column(col, justify="right")
-    for s in train.get("subsets", []):
-        shares = [f"{100 * s['shares'].get(n, 0):.2f}" for n in names]
-        subsets.add_row(f"{s['fraction']:g}", f"{s['tokens']:,}", f"{s['samples']:,}", *shares)
-    console.print(subsets)
+    rows = [
+        [
+            f"{s['fraction']:g}",
+            f"{s['tokens']:,}",
+            f"{s['samples']:,}",
+            *(f"{100 * s['shares'].get(n, 0):.2f}" for n in names),
+        ]
+        for s in train.get("subsets", [])
+    ]
+    columns = [
+        Column("fraction"),
+        *(Column(h, group="size") for h in ("tokens", "samples")),
+        *(Column(f"{n}\n%", group="shares") for n in names),
+    ]
+    print_table(console, "Nested subsets (prefixes of train/)", columns, rows)
 
 
 def render_packing(runs: dict[str, Any], console: Console) -> None:
     """What ``loom pack`` measured: per run, sequences, fill, cut documents and skipped samples."""
-    table = Table(title="Packing (loom pack)", title_justify="left")
-    for col in ("run", "seqs", "tokens", "fill %", "cut", "skip"):
-        table.add_column(col, justify="left" if col == "run" else "right")
+    rows = []
     for s in runs.values():
         epochs = f"{s['epochs']} ep" if s["epochs"] else "endless"
-        table.add_row(
-            f"{s['folder']}/ {s['seq_len']} k={s['image_tokens']} {epochs}",
-            f"{s['sequences']:,}",
-            f"{s['tokens']:,}",
-            f"{100 * s['fill']:.2f}",
-            f"{s['continued_pieces']:,}",
-            f"{sum(s['skipped'].values()):,}",
+        rows.append(
+            [
+                f"{s['folder']}/ {s['seq_len']} k={s['image_tokens']} {epochs}",
+                f"{s['sequences']:,}",
+                f"{s['tokens']:,}",
+                f"{100 * s['fill']:.2f}",
+                f"{s['continued_pieces']:,}",
+                f"{sum(s['skipped'].values()):,}",
+            ]
         )
-    console.print(table)
+    headers = ("seqs", "tokens", "fill\n%", "cut", "skip")
+    print_table(
+        console,
+        "Packing (loom pack)",
+        [Column("run", numeric=False), *(Column(h) for h in headers)],
+        rows,
+        note="run: folder, sequence length, k image tokens, epochs; cut: pieces that continue a cut "
+        "document; skip: samples skipped",
+    )
 
 
 def render_clip(steps: dict[str, Any], console: Console) -> None:
-    """CLIP in one table: images embedded (model, dimension, decode errors), then what clip_filters
-    scored and removed, by rule."""
+    """CLIP in one row: images embedded (decode errors), what clip_filters scored and kept, with the
+    model and dimension under it; then the images removed and documents dropped, by rule."""
     clip, filt = steps["clip"], steps.get("clip_filters", {})
     extra = clip.get("extra", {})
-    table = Table(title="CLIP", title_justify="left")
-    for col in (
-        "model",
-        "dim",
-        "distinct images",
-        "embedded",
-        "undecodable",
-        "images scored",
-        "documents kept %",
-    ):
-        table.add_column(col, justify="left" if col == "model" else "right")
     kept = 100.0 * filt["rows_out"] / filt["rows_in"] if filt.get("rows_in") else 100.0
-    table.add_row(
-        ", ".join(extra.get("model", {})) or "—",
-        str(extra.get("dim", "—")),
+    row = [
         f"{clip['rows_in']:,}",
         f"{clip['rows_out']:,}",
         f"{clip['drops'].get('decode_error', 0):,}",
         f"{filt.get('extra', {}).get('images_scored', 0):,}",
         f"{kept:.1f}",
-    )
-    console.print(table)
+    ]
+    columns = [
+        *(Column(h, group="clip") for h in ("distinct\nimages", "embedded", "undecodable")),
+        *(Column(h, group="clip_filters") for h in ("images\nscored", "documents\nkept %")),
+    ]
+    model = ", ".join(extra.get("model", {})) or "—"
+    note = f"model {model}, dimension {extra.get('dim', '—')}"
+    print_table(console, "CLIP", columns, [row], keys=0, note=note)
     removed = filt.get("extra", {}).get("images_removed", {})
     if removed or filt.get("drops"):
-        rules = Table(title="CLIP filters: images removed and documents dropped", title_justify="left")
-        for col in ("rule", "images removed", "documents dropped"):
-            rules.add_column(col, justify="left" if col == "rule" else "right")
+        rows = []
         for rule in sorted(set(removed) | {r.removeprefix("clip_") for r in filt.get("drops", {})}):
             dropped = filt.get("drops", {}).get(f"clip_{rule}", 0)
-            rules.add_row(rule, f"{removed.get(rule, 0):,}", f"{dropped:,}")
-        console.print(rules)
+            rows.append([rule, f"{removed.get(rule, 0):,}", f"{dropped:,}"])
+        print_table(
+            console,
+            "CLIP filters: images removed and documents dropped",
+            [Column("rule", numeric=False), Column("images\nremoved"), Column("documents\ndropped")],
+            rows,
+        )
