@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test browser lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -20,9 +20,15 @@ $(STAMP): pyproject.toml | $(PY)
 demo: $(STAMP)
 	$(VENV)/bin/loom demo --out out/demo
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
+
+# Debian's chromium: the report's browser test opens `loom report`'s page in it (apt, as root)
+browser:
+	@command -v chromium >/dev/null 2>&1 || apt-get install -y -qq chromium >/dev/null \
+	  || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
+	  || { echo "make browser: install Debian's chromium (apt-get install chromium) as root"; exit 1; }
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

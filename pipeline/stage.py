@@ -19,7 +19,7 @@ from typing import Protocol, runtime_checkable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.schema import DROP_REASON, LEDGER_SCHEMA
+from pipeline.schema import DROP_REASON, LEDGER_SCHEMA, SCORES_TYPE
 
 #: The optional column that says more about a row's drop reason (a score, a threshold, a cluster).
 DROP_DETAIL = "_drop_detail"
@@ -82,6 +82,15 @@ class StageOutput:
     dropped: pa.Table  # LEDGER_SCHEMA rows
 
 
+def _scores(table: pa.Table) -> pa.Array:
+    """Each row's ``meta.scores`` (nulls when the rows have none)."""
+    if "meta" in table.column_names and "scores" in table.schema.field("meta").type.names:
+        scores = pc.struct_field(table["meta"].combine_chunks(), "scores")
+        if scores.type == SCORES_TYPE:
+            return scores
+    return pa.nulls(table.num_rows, SCORES_TYPE)
+
+
 def split_dropped(table: pa.Table, step: str, stage_name: str) -> StageOutput:
     """Move rows marked with ``_drop_reason`` into ledger rows; return the rest unmarked."""
     if DROP_REASON not in table.column_names:
@@ -102,6 +111,7 @@ def split_dropped(table: pa.Table, step: str, stage_name: str) -> StageOutput:
             "stage": pa.array([stage_name] * n, pa.string()),
             "reason": gone[DROP_REASON],
             "detail": detail,
+            "scores": _scores(gone),
         },
         schema=LEDGER_SCHEMA,
     )

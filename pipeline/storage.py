@@ -299,6 +299,14 @@ class Storage:
             f"read of {rel}", lambda: pq.read_table(self._full(rel), filesystem=fs, columns=columns)
         )
 
+    def iter_parquet(
+        self, rel: str, columns: list[str] | None = None, batch_rows: int = 65_536
+    ) -> Iterator[pa.RecordBatch]:
+        """The rows of one parquet file in batches of ``columns``, holding one batch at a time."""
+        fs, _ = self._fs_and_base
+        with fs.open_input_file(self._full(rel)) as f:
+            yield from pq.ParquetFile(f).iter_batches(batch_size=batch_rows, columns=columns)
+
     def read_parquets(
         self, rels: list[str], columns: list[str] | None = None, where: pc.Expression | None = None
     ) -> pa.Table:

@@ -1,4 +1,5 @@
-"""Shared fixtures: the real data beside the repo, and a local Ray for the end-to-end tests."""
+"""Shared fixtures: the real data beside the repo, a local Ray for the end-to-end tests, and the
+demo's output made once (for the trainer's side and the report)."""
 
 from __future__ import annotations
 
@@ -28,3 +29,17 @@ def local_ray():
     ray.init(num_cpus=2, include_dashboard=False, configure_logging=False)
     yield
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def demo_result(tmp_path_factory) -> Path:
+    """The demo (40 pages, no Ray) run once: ``train/`` (the mixture) and ``shards/``. Tests add
+    files beside the shards (exports, the report) but never change a shard."""
+    from jobs.demo import demo_job
+    from jobs.run import run_job
+    from tests.ports import free_port
+
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    with demo_job(out, pages=40, image_port=free_port()) as spec:
+        run_job(spec, use_ray=False)
+    return out / "result"

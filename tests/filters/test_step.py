@@ -191,3 +191,36 @@ def test_the_real_cc_excerpt_keeps_its_three_ordinary_pages(shared_data, tmp_pat
         "http://0900-hovenier.nl/gelderland/oosterbeek/",
     ]
     assert [m["language"] for m in kept.sort_by("url")["meta"].to_pylist()] == ["ru", "en", "nl"]
+
+
+def test_a_dropped_document_keeps_its_scores_in_the_ledger(tmp_path):
+    """The ledger row of a document a filter dropped holds the scores measured up to that filter,
+    so a report can draw each score over every document that reached its filter."""
+    import pyarrow as pa
+
+    from pipeline.schema import DOC_SCHEMA, SCORES_TYPE
+    from pipeline.stage import split_dropped
+
+    scores = {f.name: None for f in SCORES_TYPE} | {"words": 3.0, "stop_words": 0.0}
+    doc = {
+        "id": "d1",
+        "source": "s",
+        "kind": "text",
+        "url": "https://example.org/",
+        "texts": ["too short"],
+        "images": [None],
+        "meta": {"scores": scores},
+        "_drop_reason": "gopher_min_words",
+        "_drop_detail": '{"score": 3, "threshold": 50}',
+    }
+    schema = DOC_SCHEMA.append(pa.field("_drop_reason", pa.string())).append(
+        pa.field("_drop_detail", pa.string())
+    )
+    out = split_dropped(pa.Table.from_pylist([doc], schema=schema), "filters", "gopher_quality")
+    [row] = out.dropped.to_pylist()
+    assert (row["reason"], row["scores"]["words"], row["scores"]["stop_words"]) == (
+        "gopher_min_words",
+        3.0,
+        0.0,
+    )
+    assert row["scores"]["quality"] is None  # not measured before the drop

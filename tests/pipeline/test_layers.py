@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 ENGINE = Path(__file__).resolve().parents[2] / "pipeline"
-ABOVE = {"filters", "tokenizer", "shards", "jobs"}
+ABOVE = {"filters", "tokenizer", "shards", "report", "jobs"}
 
 
 def imported_packages(path: Path) -> set[str]:
@@ -30,7 +30,7 @@ def test_no_product_module_is_over_600_lines():
     root = ENGINE.parent
     sizes = {
         str(p.relative_to(root)): len(p.read_text(encoding="utf-8").splitlines())
-        for folder in ("pipeline", "filters", "tokenizer", "shards", "jobs")
+        for folder in ("pipeline", "filters", "tokenizer", "shards", "report", "jobs")
         for p in (root / folder).rglob("*.py")
     }
     assert {k: n for k, n in sizes.items() if n > 620} == {}

@@ -34,6 +34,7 @@ def test_marked_rows_go_to_the_ledger_with_stage_and_reason():
             "stage": "too_short",
             "reason": "short_text",
             "detail": None,
+            "scores": None,  # the row had no meta.scores
         }
     ]
 
