@@ -34,6 +34,7 @@ from pipeline.config import (
     resolve_path,
 )
 from pipeline.schema import KINDS
+from report.config import ReportConfig
 from shards.config import MixConfig, ShardsConfig
 from tokenizer.config import TokenizerConfig
 
@@ -58,6 +59,7 @@ class JobSpec(Config):
     tokenizer: TokenizerConfig = TokenizerConfig()
     shards: ShardsConfig = ShardsConfig()
     mix: MixConfig = MixConfig()
+    report: ReportConfig = ReportConfig()
     ray: RayConfig = RayConfig()
     run: RunConfig = RunConfig()
 

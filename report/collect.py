@@ -23,7 +23,7 @@ from filters.config import ClipFiltersConfig, FiltersConfig
 from filters.thresholds import Threshold, clip_thresholds, filter_thresholds
 from pipeline.schema import SCORE_GROUPS
 from pipeline.storage import Storage
-from shards.writer import FORMAT_VERSION, MANIFEST
+from shards.format import FORMAT_VERSION, MANIFEST
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from pipeline.schema import KINDS
 from pipeline.storage import Storage
-from shards.writer import MANIFEST
+from shards.format import MANIFEST
 
 log = logging.getLogger(__name__)
 

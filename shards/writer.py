@@ -29,11 +29,9 @@ from pipeline.schema import plain_meta
 from pipeline.step import Data, Step, document_parts
 from pipeline.storage import Storage
 from shards.config import ShardsConfig
+from shards.format import FORMAT, FORMAT_VERSION, MANIFEST, SHARDS
 
-FORMAT_VERSION = 4
-FORMAT = f"loom/{FORMAT_VERSION}"
-SHARDS = "shards"
-MANIFEST = "manifest.parquet"
+__all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "SHARDS", "ShardsStep"]
 
 
 def sample_json(doc: dict[str, Any]) -> bytes:

@@ -24,7 +24,8 @@ window.addEventListener("load", () => setTimeout(() => {
   let views = -1;
   try {
     const index = Bokeh.index;
-    views = typeof index.values === "function" ? Array.from(index.values()).length : Object.keys(index).length;
+    const all = typeof index.values === "function" ? Array.from(index.values()) : Object.keys(index);
+    views = all.length;
   } catch (e) { window.__errors.push("probe: " + e); }
   const out = document.createElement("pre");
   out.id = "probe";
