@@ -2,7 +2,7 @@
 datatrove's FineWeb-style pipeline, on the same WARC files in the same run, one core each.
 
     .venv/bin/python bench/pipeline_bench.py [--quick] [--copies N] [--datatrove-copies K]
-        [--scaling-copies N] [--memory N ...] [--memory-files F] [--no-datatrove] [--no-scaling]
+        [--scaling-copies N] [--memory N ...] [--memory-part-docs D] [--no-datatrove] [--no-scaling]
         [--no-profile] [--top N] [--data-dir DIR]
 
 **Input: real pages.** From ``../shared/data``: the HTTP 200 HTML responses of the Common Crawl
@@ -78,8 +78,9 @@ work compete with the two workers: look at ``load_avg_before``.
 
 **Memory at size** (``--memory N …``: 100,000 and 1,000,000 by default; not in ``--quick``): for each
 size, that many generated pages (``synthetic_web.py``: distinct ~2.4 KB articles, ~300 words, which
-the filters and dedup keep) in ``--memory-files`` WARC files (4, whatever the size: a part grows with
-the corpus), through the same job on local Ray with two workers. Figures: per step the largest peak
+the filters and dedup keep) in WARC files of ``--memory-part-docs`` pages (25,000: a part each; a
+Common Crawl file holds about 40,000), through the same job on local Ray with two workers; what must
+not grow with the corpus is a worker's memory for a part of a given size. Figures: per step the largest peak
 RSS of a worker process that ran a part, the driver's peak RSS, wall time, and
 ``worker_peak_growth`` = the largest worker peak at the last size / at the first (flat: close to 1).
 
@@ -479,18 +480,19 @@ def loom_scaling(files: list[Path], out: Path, tokenizer: Path) -> dict[str, Any
     return result
 
 
-def loom_memory(sizes: list[int], files: int, folder: Path, tokenizer: Path) -> dict[str, Any]:
-    """For each size, that many generated pages (``synthetic_web``) in ``files`` WARC files, through the
-    job on local Ray with two workers: each step's worker peak RSS, and the driver's (this process's
-    VmHWM, which only grows: its figure for a size is the peak up to that run)."""
+def loom_memory(sizes: list[int], part_docs: int, folder: Path, tokenizer: Path) -> dict[str, Any]:
+    """For each size, that many generated pages (``synthetic_web``) in WARC files of ``part_docs``
+    pages (a part each, as Common Crawl's files are), through the job on local Ray with two workers:
+    each step's worker peak RSS, and the driver's (this process's VmHWM, which only grows: its figure
+    for a size is the peak up to that run)."""
     import ray
     from synthetic_web import write_generated_warcs
 
-    result: dict[str, Any] = {"files": files, "ray_start_s": _start_local_ray()}
+    result: dict[str, Any] = {"part_docs": part_docs, "ray_start_s": _start_local_ray()}
     try:
         for size in sizes:
             t0 = time.perf_counter()
-            inputs = write_generated_warcs(size, files, folder / f"input-{size}")
+            inputs = write_generated_warcs(size, max(1, -(-size // part_docs)), folder / f"input-{size}")
             made = round(time.perf_counter() - t0, 1)
             log.info("memory: %d generated pages (%.0f MB of WARC) in %.1fs", size,
                      sum(p.stat().st_size for p in inputs) / 1e6, made)  # fmt: skip
@@ -1003,7 +1005,7 @@ def _print_scaling(sc: dict[str, Any]) -> None:
 
 def _print_memory(mem: dict[str, Any], sizes: list[int]) -> None:
     runs = [str(n) for n in sizes if str(n) in mem]
-    print(f"\nPeak RSS (MB) per step, generated pages in {mem['files']} files, local Ray with 2 workers:")
+    print(f"\nPeak RSS (MB) per step, generated pages, {mem['part_docs']:,} per part, local Ray, 2 workers:")
     print(f"  {'step':<18}" + "".join(f" {int(r):>12,}" for r in runs))
     for step in mem[runs[0]]["steps_peak_rss_mb"]:
         print(f"  {step:<18}" + "".join(f" {mem[r]['steps_peak_rss_mb'][step]:12.0f}" for r in runs))
@@ -1049,7 +1051,9 @@ def main(argv: list[str] | None = None) -> int:
         "--memory", type=int, nargs="*", default=None, metavar="N",
         help="generated pages for the memory runs (100000 1000000; none with --quick or --memory alone)",
     )  # fmt: skip
-    ap.add_argument("--memory-files", type=int, default=4, help="WARC files of each memory run (4)")
+    ap.add_argument(
+        "--memory-part-docs", type=int, default=25_000, help="generated pages per WARC file, a part (25000)"
+    )
     ap.add_argument("--no-profile", action="store_true", help="leave out the profile of Loom's filters")
     ap.add_argument("--top", type=int, default=15, help="functions shown by the profile (15)")
     ap.add_argument("--data-dir", type=Path, default=DATA_DIR)
@@ -1147,7 +1151,7 @@ def main(argv: list[str] | None = None) -> int:
             }
         if memory:
             log.info("loom: memory runs on generated pages: %s", memory)
-            mem = in_child(loom_memory, memory, args.memory_files, tmp / "memory", tokenizer)
+            mem = in_child(loom_memory, memory, args.memory_part_docs, tmp / "memory", tokenizer)
             if "error" not in mem and len(memory) > 1:
                 peaks = [mem[str(n)]["worker_peak_rss_mb"] for n in memory]
                 mem["worker_peak_growth"] = round(peaks[-1] / peaks[0], 3)

@@ -217,6 +217,7 @@ class ShardsStep(Step):
     ``manifest`` (``OUT/manifest.parquet``: the parts' rows in part order)."""
 
     name = SHARDS
+    batch_rows = 2048  # documents read at a time
 
     def __init__(
         self,
@@ -249,25 +250,47 @@ class ShardsStep(Step):
         return result
 
     def run_part(self, part: Part) -> PartStats:
-        docs = document_dicts(self.storage.read_parquet(self.inputs["documents"].path(part.name)))
-        images = image_files(self.storage, self.inputs.get("table"), docs)
-        embeddings = image_embeddings(self.storage, self.inputs.get("embeddings"), docs)
-        samples = [to_sample(d, images, embeddings) for d in docs]
-        embedded = embedded_record(self.storage, self.inputs.get("model"), embeddings)
+        """The part's documents, a batch at a time, into shards cut as :func:`plan_shards` cuts them
+        (greedily, in order): a worker holds one batch and one shard's samples, whatever the part's
+        size."""
         cfg = self.cfg
         for stale in self.storage.list(SHARDS, ".tar"):  # a rerun of this part (images retried) starts clean
             if re.fullmatch(rf"{re.escape(part.name)}-\d{{5}}\.tar", stale):
                 self.storage.delete(f"{SHARDS}/{stale}")
-        rows = []
+        embedded = embedded_record(self.storage, self.inputs.get("model"), {})
+        rows: list[dict[str, Any]] = []
+        shard: list[tuple[dict[str, Any], dict[str, Any]]] = []  # (document, sample) of the open shard
+        size = documents = 0
         with tempfile.TemporaryDirectory(prefix="loom-shard-") as tmp:
-            runs = plan_shards([sample_size(s) for s in samples], cfg.max_samples, cfg.max_bytes)
-            for k, (start, stop) in enumerate(runs):
-                name = f"{SHARDS}/{part.name}-{k:05d}.tar"
+
+            def close() -> None:
+                name = f"{SHARDS}/{part.name}-{len(rows):05d}.tar"
                 local = os.path.join(tmp, os.path.basename(name))
-                write_tar(samples[start:stop], local)
-                rows.append(manifest_row(name, docs[start:stop], local, embedded))
+                write_tar([sample for _, sample in shard], local)
+                rows.append(manifest_row(name, [doc for doc, _ in shard], local, embedded))
                 self.storage.put_file(local, name)
+                os.remove(local)
+                shard.clear()
+
+            for batch in self.storage.iter_parquet(
+                self.inputs["documents"].path(part.name), batch_rows=self.batch_rows
+            ):
+                docs = document_dicts(pa.Table.from_batches([batch]))
+                images = image_files(self.storage, self.inputs.get("table"), docs)
+                embeddings = image_embeddings(self.storage, self.inputs.get("embeddings"), docs)
+                embedded["shas"] |= set(embeddings)
+                for doc in docs:
+                    sample = to_sample(doc, images, embeddings)
+                    n = sample_size(sample)
+                    if shard and (len(shard) >= cfg.max_samples or size + n > cfg.max_bytes):
+                        close()
+                        size = 0
+                    shard.append((doc, sample))
+                    size += n
+                documents += len(docs)
+            if shard:
+                close()
         self.storage.write_parquet(
             self["rows"].path(part.name), pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA)
         )
-        return PartStats(rows_in=len(docs), rows_out=len(docs))
+        return PartStats(rows_in=documents, rows_out=documents)
