@@ -17,18 +17,31 @@ log = logging.getLogger("loom")
 
 
 def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
+    from jobs.logs import FORMAT, TerminalHandler
+
+    handler = TerminalHandler()  # follows sys.stderr, so a live progress line prints log lines above it
+    handler.setFormatter(logging.Formatter(FORMAT, datefmt="%H:%M:%S"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
+
+
+def _progress(args: argparse.Namespace):
+    """A live line per step on a terminal; without one, the log lines (jobs/progress.py)."""
+    from jobs.progress import JobProgress
+
+    return JobProgress.for_terminal(verbose=args.verbose)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from jobs.run import run_job
 
     spec = load_job(args.job, output=_out(args.out))
-    outcome = run_job(spec, address=args.address, retry_images=args.retry_images)
+    outcome = run_job(
+        spec,
+        address=args.address,
+        retry_images=args.retry_images,
+        progress=_progress(args),
+        verbose=args.verbose,
+    )
     _say_outcome(outcome)
     return 0
 
@@ -55,7 +68,10 @@ def _out(out: str | None) -> str | None:
 
 
 def _say_outcome(outcome) -> None:
+    from jobs.run import log_files
+
     tokens = f", {outcome.tokens:,} tokens" if outcome.tokenizer else ""
+    files = ", ".join(log_files(outcome.logs))
     sys.stdout.write(
         f"done: {outcome.samples:,} samples in {outcome.shards} shards{tokens}\n"
         f"  shards:    {outcome.output}/shards/\n"
@@ -69,6 +85,8 @@ def _say_outcome(outcome) -> None:
             if outcome.tokenizer
             else ""
         )
+        + (f"  report:    {outcome.report}   (open it in a browser)\n" if outcome.report else "")
+        + (f"  logs:      {outcome.logs}/   ({files})\n" if files else "")
     )
 
 
@@ -77,7 +95,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from jobs.run import run_job
 
     with demo_job(Path(args.out), pages=args.pages, image_port=args.image_port) as spec:
-        outcome = run_job(spec, address=args.address)
+        outcome = run_job(spec, address=args.address, progress=_progress(args), verbose=args.verbose)
     _say_outcome(outcome)
     return 0
 
@@ -86,6 +104,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from pipeline.storage import Storage
+    from report import REPORT
     from shards.pack import load_records
     from shards.stats import load_stats, render_stats
 
@@ -95,6 +114,32 @@ def cmd_stats(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(stats, indent=1, sort_keys=True) + "\n")
     else:
         render_stats(stats, Console(), load_records(storage))
+        if storage.exists(REPORT):
+            sys.stdout.write(f"report: {storage.uri(REPORT)}   (loom report {args.out} rebuilds it)\n")
+        else:
+            sys.stdout.write(f"report: none yet (loom report {args.out} writes it)\n")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import webbrowser
+
+    from pipeline.storage import Storage
+    from report import ReportError, build_report
+
+    try:
+        result = build_report(Storage(args.out), samples=args.samples, seed=args.seed)
+    except ReportError as err:
+        sys.stderr.write(f"loom: error: {err}\n")
+        return 2
+    sys.stdout.write(f"report: {result.path}   ({result.bytes / 1e6:.1f} MB, {result.seconds:.1f} s)\n")
+    for missing in result.missing:
+        sys.stdout.write(f"  not in the report: {missing}\n")
+    if args.open:
+        if is_remote(result.path):
+            sys.stdout.write("  --open: the report is on S3; copy it here to open it\n")
+        else:
+            webbrowser.open(Path(result.path).as_uri())
     return 0
 
 
@@ -190,9 +235,17 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return submit(Path(args.job), args.address, output=args.out, wait=not args.no_wait, announce=announce)
 
 
+VERBOSE_HELP = "debug logging; `run` and `demo` also show Ray's log lines here (else in OUT/logs/ray.log)"
+
+
+def _verbose_here(parser: argparse.ArgumentParser) -> None:
+    """``-v`` after the command too (``loom demo -v``); SUPPRESS keeps ``loom -v demo`` working."""
+    parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="loom", description="Loom: web data to multimodal training shards.")
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a job spec (local Ray unless --address/RAY_ADDRESS)")
@@ -204,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="fetch again the image URLs that failed with a retryable status (timeouts, 5xx, 429)",
     )
+    _verbose_here(run)
     run.set_defaults(fn=cmd_run)
 
     plan = sub.add_parser("plan", help="show the step graph, what is done and what a run would rerun")
@@ -219,12 +273,20 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--image-port", type=int, help="port of the demo's image server on 127.0.0.1 (default 18765)"
     )
+    _verbose_here(demo)
     demo.set_defaults(fn=cmd_demo)
 
     stats = sub.add_parser("stats", help="show the statistics of a finished job")
     stats.add_argument("out", help="the job's output root")
     stats.add_argument("--json", action="store_true", help="print stats.json instead of tables")
     stats.set_defaults(fn=cmd_stats)
+
+    rep = sub.add_parser("report", help="write OUT/report/index.html: the run as one offline page")
+    rep.add_argument("out", help="a finished job's output root")
+    rep.add_argument("--open", action="store_true", help="open it in the default browser")
+    rep.add_argument("--samples", type=int, default=12, help="kept documents shown (12)")
+    rep.add_argument("--seed", type=int, default=0, help="the seed of the samples (0)")
+    rep.set_defaults(fn=cmd_report)
 
     exp = sub.add_parser(
         "export", help="write what Megatron-Energon, Megatron-LM and HF datasets need to read the shards"

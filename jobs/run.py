@@ -3,6 +3,9 @@
 A rerun of the same output root reruns exactly the steps whose fingerprint changed (a setting of
 their own, or a step they read that reruns) and resumes the others part by part; an output root
 that holds another job's inputs or another Loom format is refused.
+
+While it runs, a :class:`~jobs.progress.JobProgress` draws each step (a live line on a terminal) and
+the log lines go to ``OUT/logs/`` (:mod:`jobs.logs`): Loom's to ``loom.log``, Ray's to ``ray.log``.
 """
 
 from __future__ import annotations
@@ -11,16 +14,19 @@ import logging
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from jobs.graph import build_graph, inputs_record
+from jobs.logs import RAY_LOG, RayLogs, log_folder, loom_log
+from jobs.progress import JobProgress
 from jobs.spec import JobSpec, JobSpecError, check_inputs
 from pipeline import __version__
 from pipeline.config import is_remote
 from pipeline.documents import plan_parts
 from pipeline.graph import Graph
 from pipeline.images.table import IMAGES
-from pipeline.runner import Part, StepResult
+from pipeline.runner import Part, StepResult, listening
 from pipeline.storage import Storage
 from shards.train import TRAIN, TRAIN_MANIFEST
 from shards.writer import FORMAT_VERSION, MANIFEST
@@ -43,6 +49,8 @@ class JobOutcome:
     tokenizer: str | None = None  # the tokenizer.json of the ids, when the job tokenized
     train: str | None = None  # the training dataset's manifest, when the job has [mix]
     train_note: str = ""
+    logs: str = ""  # the folder of loom.log and ray.log (OUT/logs/, or a local folder for s3://)
+    report: str = ""  # OUT/report/index.html, when the job wrote it
 
 
 def job_record(spec: JobSpec, graph: Graph) -> dict[str, Any]:
@@ -99,12 +107,15 @@ class RaySession:
     """Ray, joined or started on first use (a run with nothing left to do never starts it).
 
     The address comes from ``--address``, then ``RAY_ADDRESS``, then the job spec; none starts local
-    Ray. A Ray already initialised in this process (tests, notebooks) is used as it is.
+    Ray (a new instance, never one found running on this machine). A Ray already initialised in this
+    process (tests, notebooks) is used as it is. With ``logs``, Ray's driver log lines go to its file
+    from the start (:class:`jobs.logs.RayLogs`).
     """
 
-    def __init__(self, spec: JobSpec, address: str | None):
+    def __init__(self, spec: JobSpec, address: str | None, logs: RayLogs | None = None):
         self.spec = spec
         self.address = address or os.environ.get("RAY_ADDRESS") or spec.ray.address
+        self.logs = logs
         self._owned = False
 
     def ensure(self) -> None:
@@ -112,13 +123,23 @@ class RaySession:
 
         if ray.is_initialized():
             return
+        if self.logs:
+            self.logs.start()
+        level = logging.INFO if self.logs else logging.WARNING  # with logs, info lines go to ray.log
         if self.address:
             log.info("joining Ray cluster at %s", self.address)
-            ray.init(address=self.address, logging_level=logging.WARNING)
+            ray.init(address=self.address, logging_level=level)
         else:
             log.info("starting local Ray")
-            ray.init(num_cpus=self.spec.ray.num_cpus, include_dashboard=False, logging_level=logging.WARNING)
+            ray.init(
+                address="local",  # not a cluster some other program left running here
+                num_cpus=self.spec.ray.num_cpus,
+                include_dashboard=False,
+                logging_level=level,
+            )
         self._owned = True
+        if self.logs:
+            self.logs.take_forwarded_lines()
 
     def parallelism(self) -> int:
         import ray
@@ -132,6 +153,8 @@ class RaySession:
 
             ray.shutdown()
             self._owned = False
+        if self.logs:
+            self.logs.stop()
 
 
 def abort_uploads(storage: Storage) -> None:
@@ -179,43 +202,40 @@ def plan_job(spec: JobSpec) -> tuple[Storage, list[Part], Graph]:
 
 
 def run_job(
-    spec: JobSpec, *, address: str | None = None, use_ray: bool = True, retry_images: bool = False
+    spec: JobSpec,
+    *,
+    address: str | None = None,
+    use_ray: bool = True,
+    retry_images: bool = False,
+    progress: JobProgress | None = None,
+    verbose: bool = False,
 ) -> JobOutcome:
     """Run the job: ``use_ray=False`` runs every part in this process (tests, debugging);
-    ``retry_images`` fetches again the image URLs that failed with a retryable status."""
+    ``retry_images`` fetches again the image URLs that failed with a retryable status. ``progress``
+    draws the steps (default: nothing drawn, the log lines); ``verbose`` keeps debug lines in
+    ``loom.log`` and shows Ray's log lines on the terminal too."""
     storage, parts, graph = plan_job(spec)
     guard_output(spec, storage, parts, graph)
-    abort_uploads(storage)  # what a killed run left half-uploaded
-    start = time.perf_counter()
-    stale = graph.stale(storage)
-    if stale:
-        log.info("steps to rerun: %s", ", ".join(f"{n} ({why})" for n, why in stale.items()))
-        forget_results(storage)
-    if retry_images and IMAGES in graph:
-        reopen_image_retries(storage, graph)
-    session = RaySession(spec, address) if use_ray else None
-    results: list[StepResult] = []
-    try:
-        for step in graph.steps:
-            graph.start(storage, step)
-            res = step.run(ray=session)
-            graph.finish(storage, step)
-            log.info(
-                "step %s: %d rows in, %d out, %d parts (%d run now), %.1fs",
-                res.name,
-                res.stats.rows_in,
-                res.stats.rows_out,
-                res.parts,
-                res.ran,
-                res.wall_seconds,
-            )
-            results.append(res)
-    finally:
-        if session:
-            session.close()
-        abort_uploads(storage)  # every worker has stopped: an upload still open was abandoned
+    logs = log_folder(storage)
+    with loom_log(logs, verbose=verbose):
+        try:
+            abort_uploads(storage)  # what a killed run left half-uploaded
+            start = time.perf_counter()
+            stale = graph.stale(storage)
+            if stale:
+                log.info("steps to rerun: %s", ", ".join(f"{n} ({why})" for n, why in stale.items()))
+                forget_results(storage)
+            if retry_images and IMAGES in graph:
+                reopen_image_retries(storage, graph)
+            ray_logs = RayLogs(logs / RAY_LOG, verbose=verbose)
+            session = RaySession(spec, address, ray_logs) if use_ray else None
+            results = run_steps(graph, storage, session, progress or JobProgress())
+        except Exception:
+            log.warning("the job stopped; its logs: %s", logs)
+            raise
     rows = storage.read_parquet(MANIFEST).to_pylist()
     storage.write_json(STATS_FILE, build_stats(spec, results, rows, time.perf_counter() - start))
+    report = write_report(storage, spec) if spec.report.enabled else ""
     return JobOutcome(
         output=storage.uri(),
         manifest=storage.uri(MANIFEST),
@@ -224,8 +244,61 @@ def run_job(
         samples=sum(r["samples"] for r in rows),
         tokens=sum(r["tokens"] for r in rows),
         tokenizer=storage.uri(TOKENIZER_PATH) if storage.exists(TOKENIZER_PATH) else None,
+        logs=str(logs),
+        report=report,
         **train_outcome(storage, results),
     )
+
+
+def write_report(storage: Storage, spec: JobSpec) -> str:
+    """``OUT/report/index.html`` (``[report]``); a report that cannot be built is a warning, never a
+    failed job: the data is done, and ``loom report OUT`` tries again."""
+    from report import build_report
+
+    cfg = spec.report
+    try:
+        result = build_report(storage, samples=cfg.samples, examples=cfg.examples, seed=cfg.seed)
+        log.info("report: %s (%.1f MB, %.1f s)", result.path, result.bytes / 1e6, result.seconds)
+        return result.path
+    except Exception as err:  # the report reads everything: a surprise there must not cost the run
+        log.warning("the report could not be built (%s: %s); `loom report %s` tries again",
+                    type(err).__name__, err, storage.uri())  # fmt: skip
+        return ""
+
+
+def run_steps(
+    graph: Graph, storage: Storage, session: RaySession | None, progress: JobProgress
+) -> list[StepResult]:
+    """Run every step in order (on Ray with a ``session``), each drawn by ``progress``."""
+    results: list[StepResult] = []
+    try:
+        with progress, listening(progress):
+            for step in graph.steps:
+                graph.start(storage, step)
+                progress.step_started(step.name)
+                res = step.run(ray=session)
+                graph.finish(storage, step)
+                log.info(
+                    "step %s: %d rows in, %d out, %d parts (%d run now), %.1fs",
+                    res.name,
+                    res.stats.rows_in,
+                    res.stats.rows_out,
+                    res.parts,
+                    res.ran,
+                    res.wall_seconds,
+                )
+                progress.step_finished(res)
+                results.append(res)
+    finally:
+        if session:
+            session.close()
+        abort_uploads(storage)  # every worker has stopped: an upload still open was abandoned
+    return results
+
+
+def log_files(folder: str) -> list[str]:
+    """The log files a job wrote in ``folder`` (loom.log, ray.log), for the summary."""
+    return sorted(p.name for p in Path(folder).glob("*.log")) if folder else []
 
 
 def train_outcome(storage: Storage, results: list[StepResult]) -> dict[str, Any]:

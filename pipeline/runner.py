@@ -5,8 +5,12 @@ shards), a ledger of dropped rows and, written last, a ``.done`` marker holding 
 rerun skips every part with a marker, so a killed job resumes and ends with the same output as a
 clean run. The part is the unit of work, retry and resume (img2dataset's lesson): within a part the
 step's stages run over Arrow batches; across parts, Ray Data schedules workers
-(``map_batches`` over the pending parts, one actor per worker so models load once per actor) and
-shows progress. A failed part is reported and leaves no marker, so the next run retries it.
+(``map_batches`` over the pending parts, one actor per worker so models load once per actor). A
+failed part is reported and leaves no marker, so the next run retries it.
+
+Each finished part is logged (one line) and told to the :class:`PartListener` set with
+:func:`listening`, if any: the application draws progress from it (``jobs/progress.py``); the engine
+draws nothing.
 """
 
 from __future__ import annotations
@@ -16,8 +20,11 @@ import logging
 import resource
 import time
 import traceback
+import warnings
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -131,6 +138,32 @@ class PartOutcome:
     error: str | None = None
 
 
+class PartListener(Protocol):
+    """Who hears of a step's parts while it runs (``jobs.progress.JobProgress`` draws them).
+
+    ``parts_pending``: the step has ``total`` parts, ``pending`` of them to run now (the others were
+    done by an earlier run). ``part_done``: a part finished (or failed: ``outcome.error``); ``done`` of
+    the ``total`` parts are now done, earlier runs' included. Both are called in the driver, in order.
+    """
+
+    def parts_pending(self, step: str, total: int, pending: int) -> None: ...
+
+    def part_done(self, step: str, outcome: PartOutcome, done: int, total: int) -> None: ...
+
+
+_LISTENER: ContextVar[PartListener | None] = ContextVar("loom_part_listener", default=None)
+
+
+@contextmanager
+def listening(listener: PartListener) -> Iterator[None]:
+    """While it lasts, every :func:`run_step` (a global step's rounds too) tells ``listener``."""
+    token = _LISTENER.set(listener)
+    try:
+        yield
+    finally:
+        _LISTENER.reset(token)
+
+
 class _PartWorker:
     """A Ray Data actor: holds one step (its models load once) and runs the parts it is given."""
 
@@ -200,15 +233,24 @@ def run_step(step: Step, storage: Storage, *, ray: RayContext | None) -> StepRes
     done = set(storage.list(f"work/{step.name}", ".done"))  # one listing, not a look-up per part
     pending = [p for p in parts if f"{p.name}.done" not in done]
     log.info("step %s: %d parts, %d to run", step.name, len(parts), len(pending))
+    listener = _LISTENER.get()
+    if listener is not None:
+        listener.parts_pending(step.name, len(parts), len(pending))
     if pending and ray is not None:
         outcomes = _run_on_ray(step, storage, pending, ray.parallelism())
     else:
         outcomes = (run_one(step, storage, p) for p in pending)
     errors: dict[str, str] = {}
+    before = len(parts) - len(pending)
     for done, outcome in enumerate(outcomes, 1):
+        if listener is not None:
+            listener.part_done(step.name, outcome, before + done, len(parts))
         if outcome.error:
             errors[outcome.name] = outcome.error
-            log.error("step %s: part %s failed (%d/%d)", step.name, outcome.name, done, len(pending))
+            # a part run on Ray logged its traceback in its worker: the driver's log shows it too
+            detail = f":\n{outcome.error.rstrip()}" if ray is not None else ""
+            where = (step.name, outcome.name, done, len(pending))
+            log.error("step %s: part %s failed (%d/%d)%s", *where, detail)
         else:
             log.info(
                 "step %s: part %s done (%d/%d): %d rows in, %d out, %.1fs",
@@ -242,7 +284,29 @@ def _run_on_ray(
         [{"name": p.name, "args": json.dumps(p.args)} for p in pending], override_num_blocks=len(pending)
     )
     workers = max(1, min(parallelism, len(pending)))
-    ds = ds.map_batches(
+    with warnings.catch_warnings():
+        # max_restarts and max_task_retries have no named parameter of map_batches in Ray 2.60 (the
+        # version pinned): its warning that they are `ray_remote_args`, deprecated, is known
+        warnings.filterwarnings("ignore", "`ray_remote_args` is deprecated", DeprecationWarning)
+        ds = _map_parts(ds, step, storage, workers)
+    try:
+        for row in ds.iter_rows():
+            yield PartOutcome(**row)
+    except Exception as err:  # a worker or node lost: finished parts keep their markers
+        # Ray's whole error text (the cause, the worker's traceback) before the one-line summary
+        log.error("step %s: Ray failed:\n%s", step.name, str(err).strip() or type(err).__name__)
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise StepFailed(
+            f"step {step.name}: Ray failed ({first}); a worker that keeps dying (killed, out of memory) "
+            "fails the step after run.worker_restarts restarts; rerun the job to retry the parts left"
+        ) from err
+
+
+def _map_parts(ds: Any, step: Step, storage: Storage, workers: int) -> Any:
+    """The pending parts' dataset mapped by a pool of ``workers`` :class:`_PartWorker` actors."""
+    import ray.data
+
+    return ds.map_batches(
         _PartWorker,
         fn_constructor_args=(step, storage),
         batch_size=1,
@@ -256,12 +320,3 @@ def _run_on_ray(
         max_task_retries=getattr(step, "worker_restarts", WORKER_RESTARTS),
         **step.resources.ray_options(),
     )
-    try:
-        for row in ds.iter_rows():
-            yield PartOutcome(**row)
-    except Exception as err:  # a worker or node lost: finished parts keep their markers
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise StepFailed(
-            f"step {step.name}: Ray failed ({first}); a worker that keeps dying (killed, out of memory) "
-            "fails the step after run.worker_restarts restarts; rerun the job to retry the parts left"
-        ) from err

@@ -46,5 +46,5 @@ def build_report(storage: Storage, samples: int = 12, examples: int = 3, seed: i
     storage.write_bytes(REPORT, html)
     seconds = time.perf_counter() - started
     path = storage.uri(REPORT)
-    log.info("report: %s (%.1f MB, %.1f s)", path, len(html) / 1e6, seconds)
+    log.debug("report: %s (%.1f MB, %.1f s)", path, len(html) / 1e6, seconds)
     return ReportResult(path, len(html), seconds, len(docs), len(data.scores), tuple(data.missing))

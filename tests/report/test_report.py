@@ -93,3 +93,25 @@ def test_an_output_without_its_work_folder_says_which_sections_it_could_not_buil
     html = (tmp_path / REPORT).read_text()
     assert '<section id="missing">' in html and "token lengths" in html
     assert result.samples == 12  # the shards are there: the sample browser is not lost
+
+
+def test_the_job_writes_its_report_and_loom_stats_points_at_it(demo_result, capsys):
+    from jobs.cli import main
+
+    assert (demo_result / REPORT).stat().st_size > 100_000  # [report] enabled = true: run_job wrote it
+    assert main(["stats", str(demo_result)]) == 0
+    assert f"report: {demo_result / REPORT}" in capsys.readouterr().out
+
+
+def test_loom_report_rebuilds_it_or_says_in_one_line_why_not(report, tmp_path, capsys):
+    from jobs.cli import main
+
+    root, _ = report
+    assert main(["report", str(root), "--samples", "3"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"report: {root / REPORT}   (") and "MB" in out
+    assert (root / REPORT).read_text().count('<div class="doc sample">') == 3
+
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("loom: error: ") and "not a Loom output" in err
