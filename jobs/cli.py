@@ -114,10 +114,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(stats, indent=1, sort_keys=True) + "\n")
     else:
         render_stats(stats, Console(), load_records(storage))
-        if storage.exists(REPORT):
-            sys.stdout.write(f"report: {storage.uri(REPORT)}   (loom report {args.out} rebuilds it)\n")
-        else:
-            sys.stdout.write(f"report: none yet (loom report {args.out} writes it)\n")
+        if storage.exists(REPORT):  # the plots of these tables and sample documents
+            sys.stdout.write(f"report: {storage.uri(REPORT)}\n")
     return 0
 
 

@@ -59,7 +59,9 @@ def scan(data: mmap.mmap | bytes, shard: str) -> list[Sample]:
     samples: list[Sample] = []
     pos, end = 0, len(data)
     long_name: str | None = None
-    while pos + BLOCK <= end:
+    while True:
+        if pos + BLOCK > end:  # no end-of-archive block: the file was cut at a member boundary
+            raise ShardError(f"{shard}: truncated: it ends at byte {end:,} without the end-of-archive block")
         header = data[pos : pos + BLOCK]
         if header.count(0) == BLOCK:
             break
