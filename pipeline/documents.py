@@ -116,6 +116,7 @@ def empty_input_row(source: str, path: str, step: str) -> pa.Table:
         "stage": "read",
         "reason": EMPTY_INPUT,
         "detail": "the input file has 0 bytes",
+        "source": source,
     }
     return pa.Table.from_pylist([row], schema=LEDGER_SCHEMA)
 

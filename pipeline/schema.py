@@ -113,6 +113,9 @@ LEDGER_SCHEMA = pa.schema(
         ("stage", pa.string()),
         ("reason", pa.string()),
         ("detail", pa.string()),
+        # the document's source and kind (null where the step's rows have none: raw records)
+        ("source", pa.string()),
+        ("kind", pa.string()),
         # the document's meta.scores when it was dropped (null where the step had none): with the kept
         # documents' scores, each score's distribution over every document that reached its filter
         ("scores", SCORES_TYPE),

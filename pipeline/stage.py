@@ -82,6 +82,13 @@ class StageOutput:
     dropped: pa.Table  # LEDGER_SCHEMA rows
 
 
+def _column(table: pa.Table, name: str) -> pa.Array:
+    """A string column of the rows, nulls when they have none."""
+    if name in table.column_names:
+        return table[name].combine_chunks().cast(pa.string())
+    return pa.nulls(table.num_rows, pa.string())
+
+
 def _scores(table: pa.Table) -> pa.Array:
     """Each row's ``meta.scores`` (nulls when the rows have none)."""
     if "meta" in table.column_names and "scores" in table.schema.field("meta").type.names:
@@ -111,6 +118,8 @@ def split_dropped(table: pa.Table, step: str, stage_name: str) -> StageOutput:
             "stage": pa.array([stage_name] * n, pa.string()),
             "reason": gone[DROP_REASON],
             "detail": detail,
+            "source": _column(gone, "source"),
+            "kind": _column(gone, "kind"),
             "scores": _scores(gone),
         },
         schema=LEDGER_SCHEMA,

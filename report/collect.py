@@ -79,6 +79,8 @@ class ReportData:
     job: dict[str, Any]
     steps: list[dict[str, Any]] = field(default_factory=list)
     drops: list[dict[str, Any]] = field(default_factory=list)
+    #: (step, reason) → {"source · kind": documents}, from the ledgers (their source and kind columns)
+    drops_by: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
     token_lengths: dict[str, Hist] = field(default_factory=dict)
     longer_than: dict[str, dict[str, int]] = field(default_factory=dict)
     tokens_by: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -196,6 +198,26 @@ def _steps(data: ReportData) -> None:
                         "count": count,
                     }
                 )
+
+
+def _drops_by(storage: Storage, data: ReportData) -> None:
+    """The ledgers' rows counted by step, reason, source and kind (the stats count them by reason)."""
+    counts: dict[tuple[str, str], Counter] = defaultdict(Counter)
+    older = False
+    for step in data.stats["step_order"]:
+        for name in storage.list(f"work/{step}", ".ledger.parquet"):
+            for batch in storage.iter_parquet(f"work/{step}/{name}"):
+                if "kind" not in batch.schema.names:
+                    older = True
+                    break
+                keys = ["reason", "source", "kind"]
+                table = pa.Table.from_batches([batch]).select(keys)
+                for row in table.group_by(keys).aggregate([([], "count_all")]).to_pylist():
+                    where = f"{row['source'] or '?'} · {row['kind'] or '?'}"
+                    counts[(step, row["reason"])][where] += row["count_all"]
+    data.drops_by = {key: dict(c.most_common()) for key, c in counts.items()}
+    if older:
+        data.missing.append("drops by source and kind: ledgers without source and kind (an older Loom)")
 
 
 def _tokens(storage: Storage, data: ReportData) -> None:
@@ -415,7 +437,7 @@ def collect(storage: Storage) -> ReportData:
         data.missing.append("thresholds: no job.json (the scores are drawn without thresholds)")
     for section in (_steps, _mixture):
         section(data)
-    for section in (_totals, _tokens, _images, _scores, _dedup):
+    for section in (_totals, _drops_by, _tokens, _images, _scores, _dedup):
         try:
             section(storage, data)
         except (OSError, KeyError, ValueError, pa.ArrowException) as err:  # a damaged or partial output

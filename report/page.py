@@ -66,9 +66,12 @@ TEMPLATE = Template(
 <section id="funnel">
  <h2>Funnel: what each step kept and removed</h2>
  {{ embed(roots.funnel) }}
- <table id="drops"><tr><th>step</th><th>kind</th><th>reason</th><th class="n">documents</th><th></th></tr>
+ <table id="drops"><tr><th>step</th><th>kind</th><th>reason</th><th class="n">documents</th>
+  <th>by source · kind</th><th></th></tr>
  {% for d in drops %}<tr><td>{{ d.step|e }}</td><td>{{ d.kind }}</td><td>{{ d.reason|e }}</td>
   <td class="n">{{ "{:,}".format(d.count) }}</td>
+  <td class="note">{% for where, n in d.by %}{{ where|e }} {{ "{:,}".format(n) }}
+   {%- if not loop.last %}; {% endif %}{% endfor %}</td>
   <td>{% if d.anchor %}<a href="#{{ d.anchor }}">examples</a>{% endif %}</td></tr>{% endfor %}
  </table>
 </section>
@@ -200,7 +203,11 @@ def render(data: ReportData, samples: list[SampleDoc], examples: dict, seed: int
     ]
     anchors = {(e["step"], e["reason"]) for e in example_rows}
     drops = [
-        {**d, "anchor": _anchor(d["step"], d["reason"]) if (d["step"], d["reason"]) in anchors else None}
+        {
+            **d,
+            "anchor": _anchor(d["step"], d["reason"]) if (d["step"], d["reason"]) in anchors else None,
+            "by": list(data.drops_by.get((d["step"], d["reason"]), {}).items())[:4],
+        }
         for d in data.drops
     ]
     totals = data.totals

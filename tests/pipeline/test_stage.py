@@ -34,7 +34,9 @@ def test_marked_rows_go_to_the_ledger_with_stage_and_reason():
             "stage": "too_short",
             "reason": "short_text",
             "detail": None,
-            "scores": None,  # the row had no meta.scores
+            "source": None,  # the rows had no source, kind or meta.scores
+            "kind": None,
+            "scores": None,
         }
     ]
 

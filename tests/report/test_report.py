@@ -64,6 +64,7 @@ def test_the_sample_browser_shows_kept_documents_with_their_images_inline(report
 def test_dropped_documents_are_shown_by_reason_with_their_url_and_detail(report):
     _, html = report
     assert 'id="drop-filters-gopher-dup-para-frac"' in html
+    assert '<td class="note">demo-pairs · pair 1</td>' in html  # each reason by source and kind
     assert 'href="#drop-filters-gopher-dup-para-frac">examples</a>' in html
     assert "&#34;threshold&#34;: 0.3" in html or "&quot;threshold&quot;: 0.3" in html
 
