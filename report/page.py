@@ -128,8 +128,8 @@ TEMPLATE = Template(
    {% if b.image %}<img src="{{ b.image }}" alt="">{% endif %}
    <figcaption>{{ b.image_note|e }}</figcaption></figure>
   {% else %}<div class="text">{{ b.text|e }}{% if b.more_chars %}<span class="more"> …
-   {{ "{:,}".format(b.more_chars) }}
-   more characters</span>{% endif %}</div>{% endif %}{% endfor %}
+   {{- " {:,} more characters".format(b.more_chars) -}}
+   </span>{% endif %}</div>{% endif %}{% endfor %}
  </div>{% endfor %}
 </section>
 
