@@ -1175,7 +1175,7 @@ def main(argv: list[str] | None = None) -> int:
     if "speedup" in result["scaling"]:
         _print_scaling(result["scaling"])
     mem = result.get("memory")
-    if mem and "error" not in mem:
+    if mem and "error" not in mem and "skipped" not in mem:
         _print_memory(mem, memory)
     result["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(result))
