@@ -299,6 +299,12 @@ class Storage:
             f"read of {rel}", lambda: pq.read_table(self._full(rel), filesystem=fs, columns=columns)
         )
 
+    def parquet_schema(self, rel: str) -> pa.Schema:
+        """The schema of one parquet file (its footer only)."""
+        fs, _ = self._fs_and_base
+        with fs.open_input_file(self._full(rel)) as f:
+            return pq.read_schema(f)
+
     def iter_parquet(
         self, rel: str, columns: list[str] | None = None, batch_rows: int = 65_536
     ) -> Iterator[pa.RecordBatch]:

@@ -15,15 +15,16 @@ import time
 from dataclasses import dataclass
 
 from pipeline.storage import Storage
-from report.collect import ReportData, ReportError, collect
-from report.page import render
-from report.samples import drop_examples, sample_documents
 
 log = logging.getLogger(__name__)
 
 REPORT = "report/index.html"
 
 __all__ = ["REPORT", "ReportError", "ReportResult", "build_report"]
+
+
+class ReportError(ValueError):
+    """The folder is not an output the report can be built from (the message says why)."""
 
 
 @dataclass(frozen=True)
@@ -38,10 +39,17 @@ class ReportResult:
 
 def build_report(storage: Storage, samples: int = 12, examples: int = 3, seed: int = 0) -> ReportResult:
     """Write ``OUT/report/index.html`` for the finished output at ``storage``."""
+    # here, not at the top: the job spec imports report.config, and a job need not load Bokeh to start
+    from report.collect import collect
+    from report.page import render
+    from report.samples import drop_examples, sample_documents
+
     started = time.perf_counter()
-    data: ReportData = collect(storage)
+    data = collect(storage)
     docs = sample_documents(storage, samples, seed)
-    dropped = drop_examples(storage, [s["step"] for s in data.steps], examples, seed)
+    dropped, complete = drop_examples(storage, [s["step"] for s in data.steps], examples, seed)
+    if not complete:
+        data.missing.append("drops by source and kind: ledgers without source and kind (an older Loom)")
     html = render(data, docs, dropped, seed).encode("utf-8")
     storage.write_bytes(REPORT, html)
     seconds = time.perf_counter() - started

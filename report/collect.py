@@ -23,6 +23,7 @@ from filters.config import ClipFiltersConfig, FiltersConfig
 from filters.thresholds import Threshold, clip_thresholds, filter_thresholds
 from pipeline.schema import SCORE_GROUPS
 from pipeline.storage import Storage
+from report import ReportError
 from shards.format import FORMAT_VERSION, MANIFEST
 
 log = logging.getLogger(__name__)
@@ -40,10 +41,6 @@ GROUP_STAGE = {
     "fineweb": "fineweb",
     "blocks": "node_rules",
 }
-
-
-class ReportError(ValueError):
-    """The folder is not an output the report can be built from (the message says why)."""
 
 
 @dataclass
@@ -79,8 +76,6 @@ class ReportData:
     job: dict[str, Any]
     steps: list[dict[str, Any]] = field(default_factory=list)
     drops: list[dict[str, Any]] = field(default_factory=list)
-    #: (step, reason) → {"source · kind": documents}, from the ledgers (their source and kind columns)
-    drops_by: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
     token_lengths: dict[str, Hist] = field(default_factory=dict)
     longer_than: dict[str, dict[str, int]] = field(default_factory=dict)
     tokens_by: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -200,26 +195,6 @@ def _steps(data: ReportData) -> None:
                 )
 
 
-def _drops_by(storage: Storage, data: ReportData) -> None:
-    """The ledgers' rows counted by step, reason, source and kind (the stats count them by reason)."""
-    counts: dict[tuple[str, str], Counter] = defaultdict(Counter)
-    older = False
-    for step in data.stats["step_order"]:
-        for name in storage.list(f"work/{step}", ".ledger.parquet"):
-            for batch in storage.iter_parquet(f"work/{step}/{name}"):
-                if "kind" not in batch.schema.names:
-                    older = True
-                    break
-                keys = ["reason", "source", "kind"]
-                table = pa.Table.from_batches([batch]).select(keys)
-                for row in table.group_by(keys).aggregate([([], "count_all")]).to_pylist():
-                    where = f"{row['source'] or '?'} · {row['kind'] or '?'}"
-                    counts[(step, row["reason"])][where] += row["count_all"]
-    data.drops_by = {key: dict(c.most_common()) for key, c in counts.items()}
-    if older:
-        data.missing.append("drops by source and kind: ledgers without source and kind (an older Loom)")
-
-
 def _tokens(storage: Storage, data: ReportData) -> None:
     steps = data.stats["steps"]
     if "tokens" not in steps:
@@ -305,10 +280,7 @@ def _score_columns(storage: Storage, files: list[str], names: list[str], with_st
 
 
 def _ledger_has_scores(storage: Storage, files: list[str]) -> bool:
-    for rel in files:
-        for batch in storage.iter_parquet(rel, batch_rows=1):
-            return "scores" in batch.schema.names
-    return True  # no ledger rows: nothing was dropped, nothing is missing
+    return all("scores" in storage.parquet_schema(rel).names for rel in files)
 
 
 def _distributions(
@@ -336,15 +308,16 @@ def _distributions(
             f"{step} scores: the ledgers have no scores (an output of an older Loom): kept documents only"
         )
     position = {stage: i for i, stage in enumerate(order)}
+    # where in the order each dropped document left: it reached every stage up to that one
+    left_at = np.array([position.get(s, -1) for s in dropped["_stage"]] if dropped else [], dtype=np.int64)
     for name in names:
         stage = scores[name]
         parts = [kept[name]]
-        if dropped is not None and len(dropped["_stage"]):
-            later = np.array([position.get(s, -1) >= position[stage] for s in dropped["_stage"]], dtype=bool)
+        reasons: Counter = Counter()
+        if dropped is not None and len(left_at):
+            later = left_at >= position[stage]
             parts.append(dropped[name][later])
             reasons = Counter(dropped["_reason"][later].tolist())
-        else:
-            reasons = Counter()
         values = np.concatenate(parts)
         reached = len(values)
         measured = values[~np.isnan(values)]
@@ -437,7 +410,7 @@ def collect(storage: Storage) -> ReportData:
         data.missing.append("thresholds: no job.json (the scores are drawn without thresholds)")
     for section in (_steps, _mixture):
         section(data)
-    for section in (_totals, _drops_by, _tokens, _images, _scores, _dedup):
+    for section in (_totals, _tokens, _images, _scores, _dedup):
         try:
             section(storage, data)
         except (OSError, KeyError, ValueError, pa.ArrowException) as err:  # a damaged or partial output

@@ -206,7 +206,7 @@ def render(data: ReportData, samples: list[SampleDoc], examples: dict, seed: int
         {
             **d,
             "anchor": _anchor(d["step"], d["reason"]) if (d["step"], d["reason"]) in anchors else None,
-            "by": list(data.drops_by.get((d["step"], d["reason"]), {}).items())[:4],
+            "by": list(examples.get((d["step"], d["reason"]), {}).get("by", {}).items())[:4],
         }
         for d in data.drops
     ]

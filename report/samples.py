@@ -13,7 +13,7 @@ import json
 import logging
 import random
 import tarfile
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,25 +138,40 @@ def sample_documents(storage: Storage, count: int, seed: int) -> list[SampleDoc]
 
 def drop_examples(
     storage: Storage, steps: list[str], per_reason: int, seed: int
-) -> dict[tuple[str, str], Any]:
-    """Up to ``per_reason`` ledger rows (url, detail, id) per (step, reason), drawn with ``seed``,
-    and how many rows each reason has."""
+) -> tuple[dict[tuple[str, str], Any], bool]:
+    """One pass over the ledgers: per (step, reason), how many rows, how many by source and kind
+    (``"source · kind"``), and up to ``per_reason`` rows (url, detail, id) drawn with ``seed``; and
+    whether every ledger had its source and kind columns (an older Loom's did not)."""
     rows: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     counts: dict[tuple[str, str], int] = defaultdict(int)
+    by: dict[tuple[str, str], Counter] = defaultdict(Counter)
     rng = random.Random(seed)
+    complete = True
     for step in steps:
         for name in storage.list(f"work/{step}", ".ledger.parquet"):
-            for batch in storage.iter_parquet(
-                f"work/{step}/{name}", columns=["id", "url", "reason", "detail"]
-            ):
+            rel = f"work/{step}/{name}"
+            columns = ["id", "url", "reason", "detail"]
+            if {"source", "kind"} <= set(storage.parquet_schema(rel).names):
+                columns += ["source", "kind"]
+            else:
+                complete = False
+            for batch in storage.iter_parquet(rel, columns=columns):
                 for row in batch.to_pylist():
                     key = (step, row["reason"])
                     counts[key] += 1
+                    if "kind" in row:
+                        by[key][f"{row.pop('source') or '?'} · {row.pop('kind') or '?'}"] += 1
                     held = rows[key]  # a reservoir sample: every row equally likely
                     if len(held) < per_reason:
                         held.append(row)
                     elif (j := rng.randrange(counts[key])) < per_reason:
                         held[j] = row
-    return {
-        key: {"count": counts[key], "rows": sorted(rows[key], key=lambda r: r["id"] or "")} for key in rows
+    examples = {
+        key: {
+            "count": counts[key],
+            "by": dict(by[key].most_common()),
+            "rows": sorted(rows[key], key=lambda r: r["id"] or ""),
+        }
+        for key in rows
     }
+    return examples, complete

@@ -89,11 +89,17 @@ def sample_size(sample: dict[str, Any]) -> int:
     return sum(len(v) + 512 for k, v in sample.items() if k != "__key__") + 512  # + tar headers
 
 
+def closes_shard(samples: int, total: int, size: int, max_samples: int, max_bytes: int) -> bool:
+    """Whether a shard holding ``samples`` samples of ``total`` bytes closes before a sample of
+    ``size`` bytes (a shard always takes its first sample, however large)."""
+    return samples > 0 and (samples >= max_samples or total + size > max_bytes)
+
+
 def plan_shards(sizes: list[int], max_samples: int, max_bytes: int) -> list[tuple[int, int]]:
     """Cut rows with these sample sizes into [start, stop) runs of at most max_samples / max_bytes."""
     runs, start, total = [], 0, 0
     for i, size in enumerate(sizes):
-        if i > start and (i - start >= max_samples or total + size > max_bytes):
+        if closes_shard(i - start, total, size, max_samples, max_bytes):
             runs.append((start, i))
             start, total = i, 0
         total += size
@@ -250,8 +256,8 @@ class ShardsStep(Step):
         return result
 
     def run_part(self, part: Part) -> PartStats:
-        """The part's documents, a batch at a time, into shards cut as :func:`plan_shards` cuts them
-        (greedily, in order): a worker holds one batch and one shard's samples, whatever the part's
+        """The part's documents, a batch at a time, into shards cut by :func:`closes_shard` (as
+        :func:`plan_shards` cuts them): a worker holds one batch and one shard's samples, whatever the part's
         size."""
         cfg = self.cfg
         for stale in self.storage.list(SHARDS, ".tar"):  # a rerun of this part (images retried) starts clean
@@ -282,7 +288,7 @@ class ShardsStep(Step):
                 for doc in docs:
                     sample = to_sample(doc, images, embeddings)
                     n = sample_size(sample)
-                    if shard and (len(shard) >= cfg.max_samples or size + n > cfg.max_bytes):
+                    if closes_shard(len(shard), size, n, cfg.max_samples, cfg.max_bytes):
                         close()
                         size = 0
                     shard.append((doc, sample))

@@ -178,9 +178,28 @@ def _stop(proc: subprocess.Popen[bytes], ports: dict[str, int]) -> None:
             break
         except subprocess.TimeoutExpired:
             continue
+    _remove_sockets(ports)
+
+
+def _remove_sockets(ports: dict[str, int]) -> None:
     for port in ports.values():  # weed also listens on /tmp/seaweedfs-<service>-<port>.sock
         for sock in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
             sock.unlink(missing_ok=True)
+
+
+def _spawn(
+    weed: Path, tmp_dir: Path, config: Path, ports: dict[str, int], log_mode: str
+) -> subprocess.Popen[bytes]:
+    """``weed server`` on ``ports`` with its data in ``tmp_dir/data``, its output in ``tmp_dir/weed.log``."""
+    with open(tmp_dir / "weed.log", log_mode) as log_file:
+        return subprocess.Popen(
+            _command(weed, tmp_dir / "data", config, ports),
+            cwd=tmp_dir,  # weed looks for filer.toml etc. in the working directory
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so _stop reaches every child
+        )
 
 
 def _start(
@@ -196,15 +215,7 @@ def _start(
         data_dir.mkdir()
         ports = dict(zip(PORT_NAMES, free_ports(len(PORT_NAMES)), strict=True))
         server = S3Server(f"{HOST}:{ports['s3']}", ACCESS_KEY, SECRET_KEY)
-        with open(log_path, "wb") as log_file:
-            proc = subprocess.Popen(
-                _command(weed, data_dir, config, ports),
-                cwd=tmp_dir,  # weed looks for filer.toml etc. in the working directory
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group, so _stop reaches every child
-            )
+        proc = _spawn(weed, tmp_dir, config, ports, "wb")
         try:
             _wait_ready(proc, server, ports, log_path)
             return proc, server, ports
@@ -250,20 +261,9 @@ class Seaweed:
         except ProcessLookupError:
             pass
         self.proc.wait(timeout=30)
-        for port in self.ports.values():
-            for sock in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
-                sock.unlink(missing_ok=True)
-        log_path = self.tmp_dir / "weed.log"
-        with open(log_path, "ab") as log_file:
-            self.proc = subprocess.Popen(
-                _command(self.weed, self.tmp_dir / "data", self.config, self.ports),
-                cwd=self.tmp_dir,
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        _wait_ready(self.proc, self.server, self.ports, log_path)
+        _remove_sockets(self.ports)
+        self.proc = _spawn(self.weed, self.tmp_dir, self.config, self.ports, "ab")  # the log goes on
+        _wait_ready(self.proc, self.server, self.ports, self.tmp_dir / "weed.log")
         self.restarts += 1
         down = time.monotonic() - started
         log.info("SeaweedFS restarted in %.1f s", down)
