@@ -4,14 +4,16 @@ The events of each root are replayed in order: a block boundary ends the text bl
 ``<br>`` marks a line break (two in a row, a blank line, split the block), text runs of kept
 elements join the block, and an image of a kept element ends the block and follows it. Blocks are
 whitespace-normalised (``<pre>`` text keeps its lines), images are deduplicated by URL, a
-``<noscript>`` fallback replaces the placeholder image right before it, and ``max_text_chars`` /
-``max_images`` cap the result.
+``<noscript>`` fallback replaces the placeholder image right before it, a text block that repeats
+an earlier one word for word is dropped (a gallery's captions and credits, a mobile copy of a
+teaser), and ``max_text_chars`` / ``max_images`` cap the result.
 """
 
 from __future__ import annotations
 
 from pipeline.config import ExtractConfig
 from pipeline.extract.images import ImageRef, _image
+from pipeline.extract.lines import is_furniture
 from pipeline.extract.walk import (
     _BR,
     _BREAK,
@@ -22,6 +24,12 @@ from pipeline.extract.walk import (
 )
 
 _BR_MARK = "\x00"
+#: Text blocks of these elements are never dropped as repeats (a poem's refrain, a repeated reply);
+#: a block of any other element (a div's caption or credit, a heading) that repeats an earlier
+#: block word for word is.
+_PARAGRAPHS = frozenset("p pre li td th dd dt blockquote".split())
+#: Blocks of table cells and list items are data: never dropped as datelines (``lines.py``).
+_CELLS = frozenset("li td th dd dt".split())
 
 
 def _blocks(pieces: list[str], pre: bool) -> list[str]:
@@ -55,12 +63,14 @@ class _Output:
         self.nodes: list[str | ImageRef] = []
         self.pieces: list[str] = []  # text of the block being built
         self.pre = False  # the block being built is preformatted
+        self.tag = ""  # the tag of the element whose text the block being built ends with
         self.room = config.max_text_chars  # characters left
         self.full = False  # the text budget is spent: stop
         self.images_left = config.max_images
         self.min_side = config.min_image_side
         self.base = base
         self.seen: set[str] = set()
+        self.blocks_seen: set[str] = set()  # text blocks already output: a repeat is dropped
 
     def flush(self) -> None:
         """End the block being built."""
@@ -70,7 +80,12 @@ class _Output:
             if len(block) >= self.room:
                 block = block[: self.room].rstrip()
                 self.full = True
+            if block in self.blocks_seen and self.tag not in _PARAGRAPHS:
+                continue  # the same caption, credit or teaser again (galleries, mobile copies)
+            if not self.pre and self.tag not in _CELLS and is_furniture(block):
+                continue  # a dateline or a photo credit
             if block:
+                self.blocks_seen.add(block)
                 self.nodes.append(block)
                 self.room -= len(block)
             if self.full:
@@ -108,7 +123,7 @@ def _assemble(
     """Kept events of the roots → text blocks and images, in order."""
     out = _Output(base, config)
     pieces = out.pieces
-    events = doc.events
+    events, tags = doc.events, doc.tag
     for r in roots:
         # Literal field positions (e[0] kind, e[1] element, e[2] data): in a loop over every
         # event, global lookups of the _EV_* names cost a few percent.
@@ -122,6 +137,7 @@ def _assemble(
                 continue
             elif kind == _TEXT:
                 pieces.append(e[2])
+                out.tag = tags[e[1]]
             elif kind == _PRE:
                 pieces.append(e[2])
                 out.pre = True

@@ -34,6 +34,14 @@ _NEGATIVE = re.compile(
     r"|shopping|tags|tool|nav|menu|outbrain|taboola|popup|subscribe|newsletter|breadcrumb|byline|foot"
 )
 _TOKEN_SPLIT = re.compile(r"[^a-z0-9]+")
+#: A part of the article named as such: "entry-meta", "post-tags", "article__datestamp",
+#: "story-related-links", "article-comments". The content word at its head does not veto it.
+_ARTICLE_PART = re.compile(
+    r"(?:^|\s)(?:article|entry|post|story|content|single|blog|news)[-_]+(?:[a-z0-9]+[-_]+)*?"
+    r"(?:meta|tags?|share|sharing|social|byline|author|authors|bio|date|dates|dateline|datestamp|time"
+    r"|timestamp|related|comments?|footer|header-meta|navigation|nav|pagination|credits?|newsletter"
+    r"|subscribe|sidebar|teasers?|recommended|more|promo|toolbar|actions|info)(?=\s|$)"
+)
 _BOILER_ROLES = frozenset(
     "navigation menu menubar complementary banner contentinfo dialog alertdialog alert search".split()
 )
@@ -60,6 +68,8 @@ def _class_verdict(cls: str, ident: str) -> tuple[bool, int, str]:
         weight += 25
     if _NEGATIVE.search(names_for_verdict):
         weight -= 25
+    if _ARTICLE_PART.search(names_for_verdict):
+        return True, weight, names
     if _CONTENT_WORDS.search(names_for_verdict):
         return False, weight, names
     boiler = bool(_BOILER_SUBSTR.search(names_for_verdict)) or not _BOILER_TOKENS.isdisjoint(

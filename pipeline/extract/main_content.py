@@ -194,6 +194,20 @@ def _select(doc: _Doc, attempts: tuple[Attempt, ...]) -> Selection:
     return best
 
 
+def _whole_page(doc: _Doc) -> Selection:
+    """The page less its boilerplate-flagged parts (``doc`` from the strict walk): for pages whose
+    main content is no article (a listing, a table of figures, a page of short link items)."""
+    st = _Stats(doc)
+    st.strict(True)
+    last = doc.last
+    removed = _removed(doc, st, [0], True, True, False)
+    keep = bytearray(b"\x01" * len(last))
+    for i in removed:
+        keep[i : last[i] + 1] = bytes(last[i] + 1 - i)
+    length = st.full_text_len(0) - sum(map(st.full_text_len, removed))
+    return Selection(length, [0], keep)
+
+
 def _drop_title_heading(doc: _Doc, roots: list[int], keep: bytearray, title: str) -> None:
     """Drop the first kept <h1>/<h2> that repeats the page title (the title is returned apart)."""
     title = title.lower()

@@ -2,11 +2,15 @@
 
 ``extract_html`` walks the page once with boilerplate-flagged subtrees collapsed and runs the
 strict selection; with under 500 characters of result it walks again *into* those subtrees and
-runs the relaxed attempts (``main_content.py``), keeping whichever result has more text.
+runs the relaxed attempts (``main_content.py``), keeping whichever result has more text. A result
+still short and without article-like prose (fewer than two blocks of a dozen words ending a
+sentence, or one of forty) gives way to the whole page less its boilerplate-flagged parts when
+that holds more: a listing, a table of figures, a page of link items.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import urljoin
 
@@ -15,7 +19,13 @@ from selectolax.lexbor import LexborHTMLParser
 from pipeline.config import ExtractConfig
 from pipeline.extract.assemble import _assemble
 from pipeline.extract.images import ImageRef
-from pipeline.extract.main_content import _ATTEMPTS, _MIN_ARTICLE_CHARS, _drop_title_heading, _select
+from pipeline.extract.main_content import (
+    _ATTEMPTS,
+    _MIN_ARTICLE_CHARS,
+    _drop_title_heading,
+    _select,
+    _whole_page,
+)
 from pipeline.extract.walk import _walk
 
 
@@ -78,7 +88,7 @@ def extract_html(html: str, base_url: str, config: ExtractConfig) -> Extraction:
     body = tree.body
     if body is None:
         return Extraction(title, [])
-    doc = _walk(body, collapse_bad=True)
+    doc = strict = _walk(body, collapse_bad=True)
     length, roots, keep = _select(doc, _ATTEMPTS[:1])
     if length < _MIN_ARTICLE_CHARS:
         # Too little outside the boilerplate-flagged parts: look inside them too (relaxed).
@@ -86,6 +96,30 @@ def extract_html(html: str, base_url: str, config: ExtractConfig) -> Extraction:
         relaxed = _select(full, _ATTEMPTS[1:])
         if relaxed.length > length:
             doc, (length, roots, keep) = full, relaxed
+    base = _base(tree, base_url)
     _drop_title_heading(doc, roots, keep, title)
-    nodes = _assemble(doc, roots, keep, _base(tree, base_url), config)
+    nodes = _assemble(doc, roots, keep, base, config)
+    if length < _MIN_ARTICLE_CHARS and _prose_blocks(nodes) < 2:
+        # Still short, and no article-like prose in it: a listing, a table of figures, a page of
+        # link items. The page less its boilerplate-flagged parts says more.
+        page = _whole_page(strict)
+        if page.length > length:
+            _drop_title_heading(strict, page.roots, page.keep, title)
+            nodes = _assemble(strict, page.roots, page.keep, base, config)
     return Extraction(title, nodes)
+
+
+_SENTENCE_END = re.compile(r"[.!?。！？…]['\"”’»)]*$")
+
+
+def _prose_blocks(nodes: list[str | ImageRef]) -> int:
+    """Text blocks that read like article prose: a sentence end, and at least 12 words (or 40
+    characters of a language written without spaces); a block of 40 words or more counts twice."""
+    count = 0
+    for n in nodes:
+        if isinstance(n, str) and _SENTENCE_END.search(n):
+            spaces = n.count(" ")
+            count += (spaces >= 11 or (spaces < 3 and len(n) >= 40)) + (
+                spaces >= 39 or (spaces < 3 and len(n) >= 150)
+            )
+    return count

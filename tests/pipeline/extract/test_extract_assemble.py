@@ -37,3 +37,28 @@ def test_max_text_chars_cap() -> None:
     texts = texts_of(ex)
     assert sum(len(t) for t in texts) <= 400
     assert texts[0] == PARA and texts[-1] and len(texts) == 3
+
+
+def test_a_repeated_caption_goes_a_repeated_paragraph_stays() -> None:
+    """A gallery repeats each caption (the slide and the thumbnail strip); a paragraph that
+    repeats is the author's (a refrain) and stays."""
+    caption = "Karma Automotive unveils the GSe-6 electric sedan at the Los Angeles auto show on Tuesday."
+    html = page_html(
+        f"<article><p>{PARA}</p><div class='caption'>{caption}</div><p>Chorus line of the song.</p>"
+        f"<p>{PARA} Again.</p><div class='caption'>{caption}</div><p>Chorus line of the song.</p></article>"
+    )
+    texts = texts_of(extract_html(html, PAGE, CONFIG))
+    assert texts.count(caption) == 1
+    assert texts.count("Chorus line of the song.") == 2
+
+
+def test_datelines_and_photo_credits_go_dates_in_sentences_and_tables_stay() -> None:
+    html = page_html(
+        "<article><div>Updated 5:27 am CST, Wednesday, November 20, 2019</div>"
+        f"<p>{PARA}</p><div><span>Photo: Hau Dinh, AP</span></div>"
+        "<p>This article was updated on January 13, 2024.</p>"
+        "<table><tr><td>20.11.2019</td><td>14:35</td></tr></table>"
+        "<div>Aktualisiert am 20.11.2019, 14:35 Uhr</div></article>"
+    )
+    texts = texts_of(extract_html(html, PAGE, CONFIG))
+    assert texts == [PARA, "This article was updated on January 13, 2024.", "20.11.2019 14:35"]

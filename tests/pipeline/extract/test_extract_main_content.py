@@ -44,3 +44,43 @@ def test_link_lists_are_not_content() -> None:
     # cleaning relaxed, and the longest result wins.
     html = page_html(f'<div><p>{PARA}</p><ul class="more">{links}</ul></div>')
     assert len(texts_of(extract_html(html, PAGE, CONFIG))) == 13
+
+
+def test_parts_of_the_article_named_as_such_are_boilerplate() -> None:
+    """ "entry-meta", "article__datestamp", "post-comments": a content word at the head of the
+    name does not make the part content."""
+    html = article_html(
+        f"<div class='entry-content'><p>{PARA}</p><p>{PARA} Two.</p><p>{PARA} Three.</p></div>",
+        "<div class='entry-meta'>Filed under Town hall, Budget, Schools by the editors</div>",
+        "<div class='article__comments'><p>Great article, I agree with the mayor on this one!</p></div>",
+    )
+    texts = texts_of(extract_html(html, PAGE, CONFIG))
+    assert texts == [PARA, f"{PARA} Two.", f"{PARA} Three."]
+
+
+def test_a_listing_without_prose_gives_the_page_less_its_boilerplate() -> None:
+    """A page of link items (a job board, a registry index) has no article: the best container
+    is a short footer sentence. The whole page less nav/footer holds the items."""
+    job = "Senior colour matching engineer no."
+    items = "".join(f"<li><a href='/job/{i}'>{job} {i}</a></li>" for i in range(12))
+    html = page_html(
+        "<nav><a href='/'>Home</a> <a href='/jobs'>Jobs</a></nav>"
+        f"<div id='jobs'><h1>Open positions in Zhongshan</h1><ul>{items}</ul></div>"
+        "<div id='about'><p>The board is run by the city's employment office, which checks offers.</p></div>"
+        "<footer><p>Copyright 2020 the employment office, all rights reserved.</p></footer>"
+    )
+    texts = texts_of(extract_html(html, PAGE, CONFIG))
+    assert f"{job} 0" in texts and f"{job} 11" in texts
+    assert "Open positions in Zhongshan" in texts
+    assert not any("Copyright" in t or t.startswith("Home") for t in texts)
+
+
+def test_a_short_news_item_stays_alone() -> None:
+    """A short article (under 500 characters) with prose in it is not widened to the page."""
+    teasers = "".join(f"<li><a href='/s/{i}'>More on the town, no. {i}</a></li>" for i in range(12))
+    html = page_html(
+        f"<div class='teasers'><ul>{teasers}</ul></div>"
+        f"<article><p>{PARA} The vote was seven to two, and the budget takes effect in July.</p></article>"
+    )
+    texts = texts_of(extract_html(html, PAGE, CONFIG))
+    assert texts == [f"{PARA} The vote was seven to two, and the budget takes effect in July."]

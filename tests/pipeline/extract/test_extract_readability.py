@@ -64,12 +64,12 @@ def pages_dir(shared_data: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def pages(bench: ModuleType, pages_dir: Path) -> list:
-    return bench.load_pages(pages_dir)
+    return bench.load_readability(pages_dir).pages
 
 
 @pytest.fixture(scope="module")
 def extracted(bench: ModuleType, pages: list) -> list[Extraction]:
-    return [extract_html(bench.decode(p.source), bench.BASE_URL, CONFIG) for p in pages]
+    return [extract_html(bench.decode(p), bench.BASE_URL, CONFIG) for p in pages]
 
 
 def test_readability_pages_text_quality(bench: ModuleType, pages: list, extracted: list[Extraction]) -> None:
@@ -81,8 +81,7 @@ def test_readability_pages_text_quality(bench: ModuleType, pages: list, extracte
     filter or the main-content choice) costs several points.
     """
     scores = [
-        bench.token_prf(bench.loom_text(ex), bench.gold_text(p.expected))
-        for p, ex in zip(pages, extracted, strict=True)
+        bench.token_prf(bench.loom_text(ex), p.expected) for p, ex in zip(pages, extracted, strict=True)
     ]
     p, r, f = (sum(s[k] for s in scores) / len(scores) for k in range(3))
     worst = sorted(zip((s[2] for s in scores), (pg.name for pg in pages), strict=True))[:5]
@@ -109,7 +108,7 @@ def test_readability_pages_images_in_reading_order(
     """
     found = total = extracted_n = correct = 0
     for page, ex in zip(pages, extracted, strict=True):
-        want = bench.expected_images(page.expected, CONFIG)
+        want = bench.expected_images(page.expected_html, CONFIG)
         got = bench.image_urls(ex)
         everything = set().union(*want) if want else set()
         extracted_n += len(got)
@@ -163,10 +162,10 @@ def test_readability_pages_through_the_warc_path(
         assert all((t is None) != (i is None) for t, i in zip(doc["texts"], doc["images"], strict=True))
         got = [im["url"] for im in doc["images"] if im is not None]
         assert doc["kind"] == ("interleaved" if got else "text")
-        gold = bench.gold_text(page.expected)
+        gold = page.expected
         scores.append(bench.token_prf("\n\n".join(t for t in doc["texts"] if t is not None), gold))
         direct.append(bench.token_prf(bench.loom_text(ex), gold)[2])
-        want = bench.expected_images(page.expected, CONFIG)
+        want = bench.expected_images(page.expected_html, CONFIG)
         everything = set().union(*want) if want else set()
         extracted_n += len(got)
         correct += sum(1 for u in got if u in everything)
