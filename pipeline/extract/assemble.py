@@ -14,6 +14,7 @@ from __future__ import annotations
 from pipeline.config import ExtractConfig
 from pipeline.extract.images import ImageRef, _image
 from pipeline.extract.lines import is_furniture
+from pipeline.extract.tags import _HEADINGS
 from pipeline.extract.walk import (
     _BR,
     _BREAK,
@@ -71,6 +72,7 @@ class _Output:
         self.base = base
         self.seen: set[str] = set()
         self.blocks_seen: set[str] = set()  # text blocks already output: a repeat is dropped
+        self.ranks: dict[int, int] = {}  # node index → heading rank (1-6) of heading blocks
 
     def flush(self) -> None:
         """End the block being built."""
@@ -86,6 +88,8 @@ class _Output:
                 continue  # a dateline or a photo credit
             if block:
                 self.blocks_seen.add(block)
+                if self.tag in _HEADINGS:
+                    self.ranks[len(self.nodes)] = int(self.tag[1])
                 self.nodes.append(block)
                 self.room -= len(block)
             if self.full:
@@ -148,4 +152,22 @@ def _assemble(
         out.flush()
         if out.full:
             break
-    return out.nodes
+    return _without_orphan_headings(out.nodes, out.ranks)
+
+
+def _without_orphan_headings(nodes: list[str | ImageRef], ranks: dict[int, int]) -> list[str | ImageRef]:
+    """Drop the headings nothing follows: at the end, or right before a heading of the same or a
+    higher rank. What they headed was boilerplate and went ("Related articles", "Trending",
+    "You may also like"), or there never was anything under them."""
+    if not ranks:
+        return nodes
+    out: list[str | ImageRef] = []
+    next_rank = -1  # rank of the next kept node if it is a heading; 0: content; -1: the end
+    for i in range(len(nodes) - 1, -1, -1):
+        rank = ranks.get(i)
+        if rank is not None and next_rank and next_rank <= rank:
+            continue
+        out.append(nodes[i])
+        next_rank = rank or 0
+    out.reverse()
+    return out

@@ -3,14 +3,15 @@
 Unconditionally: boilerplate-flagged subtrees (strict pass) and h1/h2 headers with a negative
 class weight. Then readability's conditional cleaning of div/section/table/ul/form/fieldset
 containers, innermost first: link-heavy blocks, link lists, image galleries without text,
-form-like blocks, short blocks without images, blocks around embeds.
+form-like blocks, short blocks without images, blocks around embeds. A list or table that the
+text before it announces (it ends with a colon) is content, whatever its links.
 """
 
 from __future__ import annotations
 
 from pipeline.extract.stats import _Stats
 from pipeline.extract.tags import _CLEAN_TAGS, _HEADINGS
-from pipeline.extract.walk import _children, _Doc
+from pipeline.extract.walk import _PRE, _children, _Doc
 
 #: A list that is (nearly) all links is navigation or "more stories", even inside the article.
 _LIST_LINK_DENSITY = 0.8
@@ -91,7 +92,31 @@ def _junk_container(doc: _Doc, st: _Stats, i: int, amounts: list[int], weights: 
         items = _children(doc, i)
         if img == len(items) and all(len(_children(doc, c)) <= 1 for c in items):
             return False  # a simple list of images
+    if junk and (is_list or tag == "table") and _introduced(doc, i, tag == "table"):
+        return False  # "We provide the database in three ways:" and the list of links to them
     return junk
+
+
+def _introduced(doc: _Doc, i: int, by_heading: bool) -> bool:
+    """Whether the element right before ``i`` (its previous sibling) announces it: its text ends
+    with a colon, or (``by_heading``, for tables) it is a heading. A link list or a table there
+    is content. (A heading before a list is no such sign: "Related articles" heads its links.)"""
+    parent, p = doc.parent, doc.parent[i]
+    j = i - 1
+    while j > p and parent[j] != p and i - j < 4096:
+        j -= 1
+    if j <= p or parent[j] != p:
+        return False
+    if by_heading and doc.tag[j] in _HEADINGS:
+        return True
+    events = doc.events
+    for k in range(doc.ev_end[j] - 1, doc.ev_start[j] - 1, -1):
+        e = events[k]
+        if e[0] <= _PRE:
+            text = e[2].rstrip()
+            if text:
+                return text.endswith((":", "："))
+    return False
 
 
 def _removed(doc: _Doc, st: _Stats, roots: list[int], strict: bool, weights: bool, clean: bool) -> list[int]:

@@ -130,9 +130,27 @@ def _top_candidate(doc: _Doc, scores: dict[int, float]) -> int:
             break
         last_score = scores[p]
         p = parent[p]
+    # An item of a list (a publication, a forum post, a listing's entry): the list is the content.
+    top = _above_list(doc, top)
     # A lone child says nothing: take its parent.
     while top > 0 and parent[top] > 0 and len(_children(doc, parent[top])) == 1:
         top = parent[top]
+    return top
+
+
+def _above_list(doc: _Doc, top: int) -> int:
+    """The container of the list when ``top`` is (inside) one of at least three items of a list."""
+    tags, parent = doc.tag, doc.parent
+    a, level = top, 0
+    while a > 0 and level < 4:
+        if tags[a] == "li":
+            lst = parent[a]
+            items = sum(1 for c in _children(doc, lst) if tags[c] == "li") if lst > 0 else 0
+            if tags[lst] in ("ul", "ol") and items >= 3:
+                return parent[lst] if parent[lst] > 0 else lst
+            return top
+        a = parent[a]
+        level += 1
     return top
 
 

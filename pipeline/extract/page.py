@@ -3,8 +3,8 @@
 ``extract_html`` walks the page once with boilerplate-flagged subtrees collapsed and runs the
 strict selection; with under 500 characters of result it walks again *into* those subtrees and
 runs the relaxed attempts (``main_content.py``), keeping whichever result has more text. A result
-still short and without article-like prose (fewer than two blocks of a dozen words ending a
-sentence, or one of forty) gives way to the whole page less its boilerplate-flagged parts when
+still short and without article-like prose (fewer than two blocks of a dozen words or 80 characters
+ending a sentence, or one of forty words) gives way to the whole page less its boilerplate-flagged parts when
 that holds more: a listing, a table of figures, a page of link items.
 """
 
@@ -113,13 +113,11 @@ _SENTENCE_END = re.compile(r"[.!?。！？…]['\"”’»)]*$")
 
 
 def _prose_blocks(nodes: list[str | ImageRef]) -> int:
-    """Text blocks that read like article prose: a sentence end, and at least 12 words (or 40
-    characters of a language written without spaces); a block of 40 words or more counts twice."""
+    """Text blocks that read like article prose: a sentence end, and at least 12 words or 80
+    characters (a language written without spaces); one of 40 words or 250 characters counts twice."""
     count = 0
     for n in nodes:
         if isinstance(n, str) and _SENTENCE_END.search(n):
-            spaces = n.count(" ")
-            count += (spaces >= 11 or (spaces < 3 and len(n) >= 40)) + (
-                spaces >= 39 or (spaces < 3 and len(n) >= 150)
-            )
+            words = n.count(" ") + 1
+            count += (words >= 12 or len(n) >= 80) + (words >= 40 or len(n) >= 250)
     return count

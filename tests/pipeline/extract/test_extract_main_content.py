@@ -84,3 +84,38 @@ def test_a_short_news_item_stays_alone() -> None:
     )
     texts = texts_of(extract_html(html, PAGE, CONFIG))
     assert texts == [f"{PARA} The vote was seven to two, and the budget takes effect in July."]
+
+
+def test_a_list_the_text_announces_stays_whatever_its_links() -> None:
+    """Link lists inside the article go ("more stories"), unless the sentence before announces them."""
+    links = "".join(f"<li><a href='/{p}'>{p}://tz.example.org/</a></li>" for p in ("http", "ftp", "rsync"))
+    html = article_html(
+        f"<p>{PARA}</p><p>{PARA} Two.</p><p>We provide access to the database via three methods:</p>",
+        f"<ul>{links}</ul><p>{PARA} Three.</p><ul><li><a href='/a'>Other story</a></li>"
+        "<li><a href='/b'>Another story</a></li></ul>",
+    )
+    texts = texts_of(extract_html(html, PAGE, CONFIG))
+    assert "ftp://tz.example.org/" in texts
+    assert "Other story" not in texts
+
+
+def test_a_heading_whose_section_went_goes_too() -> None:
+    teasers = "".join(f"<li><a href='/s/{i}'>Story {i}</a></li>" for i in range(6))
+    html = article_html(
+        f"<h2>The vote</h2><p>{PARA}</p><p>{PARA} Two.</p><p>{PARA} Three.</p><h3>Related articles</h3>",
+        f"<div class='related-links'><ul>{teasers}</ul></div><h3>Trending</h3><ul>{teasers}</ul>",
+    )
+    texts = texts_of(extract_html(html, PAGE, CONFIG))
+    assert texts == ["The vote", PARA, f"{PARA} Two.", f"{PARA} Three."]
+
+
+def test_an_item_of_a_list_is_not_the_page() -> None:
+    """A publication list: the item with the longest author list must not win alone."""
+    authors = ", ".join(f"Author {i}" for i in range(40))
+    pubs = "".join(
+        f"<li><div>Paper title number {i} about crowds. {authors if i == 3 else 'A. B.'}</div></li>"
+        for i in range(6)
+    )
+    html = page_html(f"<div id='main'><div id='about'><p>{PARA}</p></div><ol>{pubs}</ol></div>")
+    texts = " ".join(texts_of(extract_html(html, PAGE, CONFIG)))
+    assert "Paper title number 0" in texts and "Paper title number 5" in texts and PARA in texts
