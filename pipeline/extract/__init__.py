@@ -2,11 +2,14 @@
 
 One lexbor parse (selectolax), one iterative walk in Python, then cheap arithmetic on what the
 walk recorded. Runs at about the speed of resiliparse's C++ ``extract_plain_text`` and scores
-higher than trafilatura against Readability's output (see ``bench/extract_bench.py``).
+higher than trafilatura on the development sets of ``bench/extract_sets.py`` (Readability's pages,
+the article-extraction benchmark, hand-labelled pages of real WARC captures; see
+``bench/extract_bench.py`` and docs/EXTRACTION.md).
 
 The modules, in the order a page goes through them:
 
-* ``page.py`` — ``extract_html``: parse, title, ``<base href>``, and the strict/relaxed passes;
+* ``page.py`` — ``extract_html``: parse, title, ``<base href>``, the strict/relaxed passes and the
+  whole-page fallback for pages without prose (listings, tables of figures);
 * ``walk.py`` — the walk: element records and the event stream (text runs, block boundaries,
   ``<br>``, images), with the record layouts; ``nesting_exceeds``, the pre-parse depth guard;
 * ``tags.py``, ``boilerplate.py`` — what each tag is; boilerplate/weight verdicts from
@@ -16,7 +19,9 @@ The modules, in the order a page goes through them:
   loop; ``cleaning.py`` — conditional cleaning inside the chosen content;
 * ``images.py`` — ``ImageRef``: URL (srcset, lazy-load attributes, ``<picture>``), declared size,
   alt;
-* ``assemble.py`` — the kept events → text blocks and images, with the caps of ``ExtractConfig``.
+* ``assemble.py`` — the kept events → text blocks and images, with the caps of ``ExtractConfig``;
+  repeated captions, datelines and photo credits (``lines.py``) and headings left without a
+  section are dropped there.
 """
 
 # _best_from_srcset and _declared_too_small: private helpers that bench/extract_bench.py imports.

@@ -4,7 +4,9 @@ The walk asks once per recorded element (``_verdict``); the verdict on a class/i
 since a page repeats the same few names many times. Boilerplate-flagged subtrees (nav, aside,
 footer, class/id like ``sidebar``, ``comment``, ``share``, role=navigation, …) hold about half of
 a typical page; the strict selection ignores them, the relaxed retries do not (see
-``main_content.py``).
+``main_content.py``). A content word in a name ("article-sidebar-layout") vetoes the verdict, except
+in the name of a part of the article: "entry-meta", "post-tags", "article__datestamp",
+"article-comments", "story-related" (content word first, boilerplate word last).
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ link text / commas below element *i*" is O(1):
   (``article``/``content``/``post`` +25, ``comment``/``sidebar``/``share`` −25) and a bonus for an
   explicit article container (``<article>``, ``<main>``, ``role=main``, ``itemprop=articleBody``);
 * scores are scaled by ``1 − link density``; the best container wins, is widened to a common
-  ancestor when several near-equal candidates share one, and its good siblings join it;
+  ancestor when several near-equal candidates share one (and to the container of its list when
+  it is an item of a list: a publication, a forum post), and its good siblings join it;
 * inside the winner, containers are cleaned conditionally, innermost first (link-heavy blocks,
   link lists, image galleries without text, form-like blocks, embeds; see ``cleaning.py``), and a
   heading that repeats the title goes.

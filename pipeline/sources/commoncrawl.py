@@ -11,8 +11,10 @@ that give no row are also counted by why (``revisit_not_http``, ``revisit_other_
 record types (requests, metadata, ...) are only counted. A file that breaks mid-way (bad gzip,
 garbage) stops that file with a counted ``corrupt_archive``; what was read before stays.
 
-:class:`HtmlToDocuments` is the stage that turns raw rows into documents: charset decoding (HTTP
-header, then ``<meta>``, then detection), main-content extraction with images in reading order.
+:class:`HtmlToDocuments` is the stage that turns raw rows into documents: charset decoding
+(:func:`pipeline.sources.charset.decode_html`: BOM, valid UTF-8, then the HTTP header's and the
+``<meta>`` charset by the WHATWG label table, checked against the bytes, then detection), main-content
+extraction with images in reading order.
 """
 
 from __future__ import annotations
@@ -34,11 +36,11 @@ from typing import Any, BinaryIO
 import pyarrow as pa
 from fastwarc.stream_io import BrotliReader, ChunkedReader, GzipReader
 from fastwarc.warc import ArchiveIterator, WarcRecordType
-from resiliparse.parse.encoding import bytes_to_str, detect_encoding, map_encoding_to_html5
 
 from pipeline.config import CommonCrawlSource, ExtractConfig, is_remote
 from pipeline.extract import ImageRef, extract_html, nesting_exceeds
 from pipeline.schema import DOC_SCHEMA, DROP_REASON, doc_id, empty_meta
+from pipeline.sources.charset import decode_html
 from pipeline.sources.paths import expand_paths
 from pipeline.stage import Resources
 from pipeline.storage import filesystem_from_uri
@@ -399,20 +401,6 @@ def _parse_http(block: bytes) -> tuple[int | None, dict[str, str], bytes]:
 
 
 # --- decoding and documents -------------------------------------------------------------------------
-
-
-def decode_html(body: bytes, http_charset: str | None) -> tuple[str, str]:
-    """Decode HTML bytes: the HTTP header's charset, then ``<meta>``, then detection."""
-    for candidate in (http_charset, detect_encoding(body, from_html_meta=True)):
-        if candidate:
-            enc = map_encoding_to_html5(candidate, fallback_utf8=False)
-            if enc:
-                try:
-                    return body.decode(enc), enc
-                except (UnicodeDecodeError, LookupError):
-                    continue
-    enc = detect_encoding(body) or "utf-8"
-    return bytes_to_str(body, enc), enc
 
 
 def nodes_to_lists(nodes: list[str | ImageRef]) -> tuple[list[str | None], list[dict | None]]:

@@ -166,7 +166,8 @@ def test_the_stage_builds_text_and_interleaved_documents_and_marks_the_rest():
     ("name", "pages", "kinds", "images"),
     [
         # 155 <img> on 16 pages; the kept ones are the main-content images of declared size ≥ 64 px
-        ("resiliparse/warcfile.warc.gz", 16, {"text": 10, "interleaved": 6}, 28),
+        # (19 of them on a job listing without prose, which comes out whole less its boilerplate)
+        ("resiliparse/warcfile.warc.gz", 16, {"text": 9, "interleaved": 7}, 47),
         ("dolma/sample-0000.warc.gz", 22, {"text": 12, "interleaved": 10}, 60),
         ("pywb/iana.warc.gz", 16, {"text": 15, "interleaved": 1}, 1),
     ],
