@@ -25,9 +25,12 @@ joined by a blank line. The distinct documents, repeated to about ``--docs`` (5,
 ``ratio_vs_datatrove`` = loom / datatrove docs/s (the same mix of documents: whole copies of the
 distinct set). ``agreement``: on the distinct documents, the share where both keep or both drop;
 ``same_family``: where, in addition, the same family drops; ``agreement_non_cjk``: the same
-without the documents holding Chinese/Japanese text (Loom counts their words per character,
-datatrove's English tokenizer does not segment them: a difference by design).
+without the documents holding Chinese/Japanese text (Loom segments them into words with ICU's
+dictionaries, datatrove's English tokenizer does not segment them: a difference by design).
 ``loom_stage_docs_s``: each Loom stage alone (documents in / its own time).
+``cjk_tokens_mb_s``: ``filters.text.tokens`` on the distinct documents holding Chinese/Japanese
+text (``cjk_docs`` of them, word segmentation included; MB of UTF-8 per second, best of ``--reps``
+passes, each text tokenized anew: ``tokens_slow``, the same computation without the cache).
 
 **Language id.** ``lid_docs_s``: ``filters.langid.LanguageId`` (lid.176, default config) over the
 same Arrow batches, model loaded before the clock starts; without that module, fastText's
@@ -59,7 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's 
 from filters.base import joined_text
 from filters.config import C4Config, FineWebConfig, GopherQualityConfig, GopherRepetitionConfig
 from filters.heuristics import C4Rules, FineWebRules, GopherQuality, GopherRepetition
-from filters.text import has_cjk
+from filters.text import has_cjk, tokens_slow
 from pipeline.config import ExtractConfig
 from pipeline.extract import extract_html
 from pipeline.schema import DOC_SCHEMA, DROP_REASON, empty_meta
@@ -204,6 +207,17 @@ def datatrove_pass(texts: list[str], filters: list[tuple[str, Any]]) -> tuple[fl
     return time.perf_counter() - t0, dropped
 
 
+def cjk_tokens_throughput(texts: list[str], reps: int) -> float:
+    """MB/s of ``tokens`` (uncached: ``tokens_slow``) over ``texts``, best of ``reps`` passes."""
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        for text in texts:
+            tokens_slow(text)
+        best = min(best, time.perf_counter() - t0)
+    return sum(len(t.encode()) for t in texts) / best / 1e6 if texts else 0.0
+
+
 # --------------------------------------------------------------------------------------------------
 # Language id
 # --------------------------------------------------------------------------------------------------
@@ -296,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
 
     log.info("language id")
     lid_docs_s, lid_via = lid_throughput(table)
+    cjk_texts = [t for t in distinct if has_cjk(t)]
+    cjk_tokens_mb_s = cjk_tokens_throughput(cjk_texts, reps)
 
     ids = [str(i) for i in range(len(distinct))]
     loom_first = {i: s for i, s in loom_dropped.items() if int(i) < len(distinct)}
@@ -327,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
             ours, theirs = loom_first.get(i), dt_dropped.get(i)
             print(f"  differs: doc {i} ({distinct[int(i)][:50]!r}): loom {ours}, datatrove {theirs}")
     print(f"lid.176 ({lid_via}): {lid_docs_s:.1f} docs/s")
+    print(f"tokens of the {len(cjk_texts)} CJK documents (segmented): {cjk_tokens_mb_s:.2f} MB/s")
 
     result = {
         "bench": "filters",
@@ -344,6 +361,8 @@ def main(argv: list[str] | None = None) -> int:
         "dropped": {"loom": dict(loom_families), "datatrove": dict(dt_families)},
         "lid_docs_s": round(lid_docs_s, 1),
         "lid_via": lid_via,
+        "cjk_docs": len(cjk_texts),
+        "cjk_tokens_mb_s": round(cjk_tokens_mb_s, 2),
         "load_avg": [round(x, 2) for x in os.getloadavg()],
     }
     print(json.dumps(result))

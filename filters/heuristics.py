@@ -21,17 +21,18 @@ a "more than" rule, as in datatrove.
 * Words: datatrove runs spaCy's English tokenizer (punctuation split off). Loom uses
   :func:`filters.text.tokens`, one regular expression that splits the same way on ordinary text
   (the four stages run about 18x faster than datatrove's, ``bench/filters_bench.py``, with the same
-  decisions on the benchmark's English pages); Chinese and Japanese count one token per character
-  (datatrove segments them with jieba / SudachiPy). The sentence count of C4 uses
-  :func:`filters.text.count_sentences` (datatrove: spaCy's sentencizer for English, nltk punkt
-  for some other languages).
+  decisions on the benchmark's English pages); runs of Chinese, Japanese, Thai, Lao, Khmer and
+  Myanmar are segmented into words by ICU's dictionaries (datatrove, given the language, segments
+  Chinese and Japanese with jieba / SudachiPy; with its English default it does not). The sentence
+  count of C4 uses :func:`filters.text.count_sentences` (datatrove: spaCy's sentencizer for
+  English, nltk punkt for some other languages).
 * Gopher's stop-word rule is English: it only judges documents whose ``meta.language`` is
   ``stop_words_language`` (or unknown); for the others the score stays null.
 * Gopher's symbol-to-word rule is one score, the larger of the '#' ratio and the ellipsis ratio
   (datatrove tests them one after the other against the same threshold: the same decision).
 * Gopher repetition's top n-gram measure counts a space between the tokens of an n-gram (as
-  datatrove's joined string does) except in CJK text, where tokens are characters and no space
-  separates them in the text.
+  datatrove's joined string does) except in text of an unspaced script (CJK, Thai, …), where no
+  space separates the words in the text.
 * C4 keeps the paragraph breaks of what it keeps (datatrove joins the kept lines with a single
   newline), so FineWeb's newline-per-word ratio counts the line breaks between non-blank lines: a
   paragraph break counts once, the value datatrove's FineWeb sees after datatrove's C4.
@@ -39,11 +40,12 @@ a "more than" rule, as in datatrove.
   stay, a block left without lines becomes ``""`` (:func:`filters.base.edit_blocks` removes it).
 * A document without text is scored null by the repetition and FineWeb rules, not dropped
   (datatrove: "empty"); Gopher quality's word minimum drops it.
-* CJK text (the rules were written for English): Gopher's mean word length leaves CJK characters
-  out and is not measured when they are most of the words (every character is a "word" of length
-  1); C4 counts a line's words with :func:`filters.text.words` and takes "。！？" as terminal
-  punctuation too. The repetition measures over characters are stricter on CJK text than over
-  segmented words (a product name repeated through a short article can fail ``dup_5gram_frac``).
+* Unspaced scripts (the rules were written for English): every count is of segmented words (a
+  Japanese article's repeated product name is a repeated word, not a dozen repeated characters).
+  Gopher's mean word length leaves the words of unspaced scripts out and is not measured (null)
+  when they are most of the words: its 3–10 bounds are for spaced languages, and a Chinese or
+  Japanese word is 1–2 characters on average. C4 counts a line's words with
+  :func:`filters.text.words` and takes "。！？" as terminal punctuation too.
 """
 
 from __future__ import annotations
@@ -68,7 +70,15 @@ from filters.base import (
 )
 from filters.config import WEB_KINDS, C4Config, FineWebConfig, GopherQualityConfig, GopherRepetitionConfig
 from filters.ngrams import DUP_NGRAMS, TOP_NGRAMS, ngram_repetition
-from filters.text import SENTENCE_END, count_sentences, has_cjk, is_symbol, tokens, words
+from filters.text import (
+    SENTENCE_END,
+    count_sentences,
+    has_unspaced,
+    is_symbol,
+    is_unspaced_word,
+    tokens,
+    words,
+)
 from pipeline.schema import SCORE_GROUPS
 from pipeline.stage import Resources
 
@@ -179,7 +189,7 @@ def repetition_scores(text: str) -> Scores:
     out["dup_line_frac"] = dup / len(lines)
     out["dup_line_char_frac"] = chars / size
 
-    tops, dups = ngram_repetition(tokens(text), 0 if has_cjk(text) else 1)
+    tops, dups = ngram_repetition(tokens(text), 0 if has_unspaced(text) else 1)
     for n, chars in zip(TOP_NGRAMS, tops, strict=True):
         out[f"top_{n}gram_frac"] = chars / size
     for n, chars in zip(DUP_NGRAMS, dups, strict=True):
@@ -235,25 +245,27 @@ def _has_alpha(token: str) -> bool:
 def quality_scores(text: str, stop_words: frozenset[str] | None) -> Scores:
     """Gopher's quality measures of one text. ``words``: tokens that are not punctuation only;
     the symbol and alphabetic ratios divide by all tokens (as datatrove does). ``mean_word_length``
-    leaves CJK characters out, and is None when they are most of the words. ``stop_words``: how
-    many distinct stop words occur (None when ``stop_words`` is None: not tested)."""
+    leaves the words of unspaced scripts (CJK, Thai, …) out, and is None when they are most of the
+    words. ``stop_words``: how many distinct stop words occur (None when ``stop_words`` is None:
+    not tested)."""
     toks = tokens(text)
     n_tokens = len(toks)
     counts = Counter(toks)
-    n_words = word_chars = alpha = cjk_words = 0
-    cjk = has_cjk(text)
+    n_words = word_chars = alpha = unspaced_words = 0
+    unspaced = has_unspaced(text)
     for tok, c in counts.items():
         if tok[0].isalnum() or not is_symbol(tok):
             n_words += c
-            if cjk and len(tok) == 1 and has_cjk(tok):
-                cjk_words += c
+            if unspaced and is_unspaced_word(tok):
+                unspaced_words += c
             else:
                 word_chars += c * len(tok)
         if _has_alpha(tok):
             alpha += c
-    spaced_words = n_words - cjk_words
-    # a CJK character is a word of length 1: the mean says nothing about mostly-CJK text
-    mean_length = word_chars / spaced_words if spaced_words and cjk_words * 2 < n_words else None
+    spaced_words = n_words - unspaced_words
+    # Gopher's bounds (3-10 characters) are for spaced languages: a Chinese or Japanese word is 1-2
+    # characters, so the mean says nothing about text mostly in an unspaced script
+    mean_length = word_chars / spaced_words if spaced_words and unspaced_words * 2 < n_words else None
     lines = text.splitlines()  # blank lines count too (as in datatrove)
     bullets = sum(s.lstrip().startswith(_BULLETS) for s in lines)
     ellipses = sum(s.rstrip().endswith(_ELLIPSES) for s in lines)

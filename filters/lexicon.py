@@ -14,13 +14,15 @@ Matching:
 
 * spaced languages match whole words: the text and every entry are split into tokens the same way
   (lowercased; punctuation and symbols other than emoji separate tokens, so "ass," and "S&M" match
-  and "scunthorpe" or "classic" do not; each CJK character is a token of its own, so "sex" inside
-  Chinese text is found), and an entry of several tokens ("2 girls 1 cup", "g-spot") matches that
-  token sequence. Occurrences are counted leftmost-longest, without overlap: a set lookup per
-  token, and per n-token window only where a token starts some phrase;
+  and "scunthorpe" or "classic" do not; runs of Chinese, Japanese, Thai, … are segmented into words
+  apart from the Latin around them, so "sex" inside Chinese text is found), and an entry of several
+  tokens ("2 girls 1 cup", "g-spot") matches that token sequence. Occurrences are counted
+  leftmost-longest, without overlap: a set lookup per token, and per n-token window only where a
+  token starts some phrase;
 * Chinese, Japanese and Thai are not spaced: their entries holding a Han, kana or Thai character
-  match as substrings (one compiled alternation per language, longest entries first, as mC4/C4 do);
-  their plain ASCII entries ("3p", "xx") match as whole words like the spaced ones, so "xxl" or
+  match as substrings (one compiled alternation per language, longest entries first, as mC4/C4 do),
+  not as segmented words, whose boundaries need not be the list's (セックス inside a compound is
+  still found); their plain ASCII entries ("3p", "xx") match as whole words like the spaced ones, so "xxl" or
   "2013." is not a hit. As in mC4 (and datatrove's C4 filter), "sm", "グロ", "女の子" and "性" are
   not flagged: each is a common part of ordinary words and alone flags more than 10% of documents.
   An entry made of digits only (zh "13.") is skipped for the same reason.
@@ -31,8 +33,9 @@ lid.176 codes, ``yue``/``wuu`` read as ``zh``, ``nb``/``nn`` as ``no``, ``tl`` a
 ``en`` only, and so does a document whose language is unknown: the union of every list would flag
 ordinary words of other languages (French "con" is Spanish and Italian "with").
 
-The ratio's words are :func:`filters.text.words` (whitespace-separated; a CJK character each), so it
-compares across languages as the other filters' word counts do; a phrase counts as one occurrence.
+The ratio's words are :func:`filters.text.words` (whitespace-separated; Chinese, Japanese, Thai, Lao,
+Khmer and Myanmar segmented into words by ICU's dictionaries), so it compares across languages as the
+other filters' word counts do; a phrase counts as one occurrence.
 """
 
 from __future__ import annotations

@@ -10,9 +10,10 @@ document rules (here Gopher, C4, FineWeb, the lexicon and the classifiers) decid
 
 The rules, in the order they are checked (the first failing one names the removal ``node_<rule>``):
 
-* ``min_words`` / ``max_words``: words are whitespace-separated (each CJK character one word,
-  :func:`filters.text.words`), lowercased, with leading/trailing punctuation and digits stripped;
-  a token that is nothing but punctuation or digits is not a word (OBELICS' ``get_words_from_text``);
+* ``min_words`` / ``max_words``: words are whitespace-separated (runs of Chinese, Japanese, Thai,
+  Lao, Khmer and Myanmar segmented into words, :func:`filters.text.words`), lowercased, with
+  leading/trailing punctuation and digits stripped; a token that is nothing but punctuation or
+  digits is not a word (OBELICS' ``get_words_from_text``);
 * ``char_repetition``: BigScience/ROOTS' character repetition ratio: of the paragraph's character
   n-grams, the share of occurrences taken by the ``floor(sqrt(distinct))`` most frequent ones
   (only n-grams that repeat count);
@@ -26,7 +27,11 @@ The rules, in the order they are checked (the first failing one names the remova
   when ``[filters.lexicon] paths`` are set;
 * ``punctuation_ratio``: among word tokens and the marks ``, ; : ? ! .``, the share of marks, only
   for paragraphs of at least ``punctuation_min_words`` tokens (OBELICS' node-level rule against
-  link lists and menus: with its 0.001 threshold, a long paragraph with no mark at all goes).
+  link lists and menus: with its 0.001 threshold, a long paragraph with no mark at all goes). The
+  same marks of other scripts count too: the CJK ones (``，、；：？！。``, full- and halfwidth),
+  Khmer ``។ ៕`` and Myanmar ``၊ ။``, so that a Chinese or Japanese paragraph is not taken for a
+  menu. Not judged: paragraphs mostly in Thai or Lao script, which end a sentence with a space,
+  not a mark (the rule would remove every long one).
 
 Left out: OBELICS' common-word ratio (it needs their word-frequency dictionary, which is not
 published), and node-level language id and perplexity (off in OBELICS' node-level config; Loom's
@@ -107,12 +112,15 @@ _STRIP_CHARS = (
     + string.digits
     + "‘’‚‛“”„‟«»‹›–—―‐‑…•·°©®™§¶†‡¡¿×"
     + "。、，！？：；「」『』（）【】《》〈〉・～"
+    + "\u0e2f\u0e4f\u0e5a\u0e5b\u0eaf\u17d4\u17d5\u17d6\u104a\u104b"  # Thai, Lao, Khmer, Myanmar marks
     + "\u00a0\u200b\u200c\u200d\u2060\ufeff"
 )
 
-#: OBELICS' punctuation tokens: words (letters, digits, apostrophes) and these marks.
-_PUNCTUATION = ",;:?!."
-_PUNCT_TOKENS = re.compile(r"[\w']+|[,;:?!.]")
+#: OBELICS' punctuation tokens: words (letters, digits, apostrophes) and these marks, with their
+#: CJK (fullwidth, ideographic, halfwidth), Khmer and Myanmar forms.
+_PUNCTUATION = ",;:?!." + "，、；：？！。．\uff61\uff64" + "\u17d4\u17d5" + "\u104a\u104b"
+_PUNCT_TOKENS = re.compile(rf"[\w']+|[{_PUNCTUATION}]")
+_THAI_LAO = re.compile("[\u0e00-\u0eff]")
 
 
 def paragraph_words(text: str) -> list[str]:
@@ -159,6 +167,13 @@ def stop_word_ratio(word_list: Sequence[str], stop_words: frozenset[str] = ENGLI
     if not word_list:
         return 0.0
     return sum(1 for w in word_list if w in stop_words) / len(word_list)
+
+
+def unpunctuated_script(text: str) -> bool:
+    """Whether most of ``text`` (spaces aside) is Thai or Lao, scripts without sentence marks."""
+    if _THAI_LAO.search(text) is None:
+        return False
+    return len(_THAI_LAO.findall(text)) * 2 > len(text) - text.count(" ")
 
 
 def punctuation_ratio(text: str, min_tokens: int) -> float:
@@ -227,7 +242,7 @@ class NodeRules:
             score = flagged / total if total else 0.0
             if score > cfg.max_flagged_word_ratio:
                 return "node_flagged_word_ratio", score, cfg.max_flagged_word_ratio
-        if cfg.min_punctuation_ratio is not None:
+        if cfg.min_punctuation_ratio is not None and not unpunctuated_script(paragraph):
             score = punctuation_ratio(paragraph, cfg.punctuation_min_words)
             if score < cfg.min_punctuation_ratio:
                 return "node_punctuation_ratio", score, cfg.min_punctuation_ratio

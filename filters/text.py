@@ -1,14 +1,17 @@
 """Words, tokens, lines, paragraphs and sentences as the text filters count them, language-aware
 where it matters.
 
-Spaced scripts split on whitespace. Chinese and Japanese are not spaced: each Han character and
-each kana counts as one word (the convention FineWeb-2 and the CCNet statistics use when no
-segmenter runs), so a 50-word minimum means about 50 characters there, not one "word".
+Spaced scripts split on whitespace. Chinese, Japanese, Thai, Lao, Khmer and Myanmar are written
+without spaces between words: each run of those scripts (:data:`filters.segment.UNSPACED`) is
+segmented into words by a dictionary (ICU's word break iterator, :mod:`filters.segment`), so
+"東京都は今日" is 東京 / 都 / は / 今日 and a Thai sentence is its words, not one "word". Whatever
+lies outside those runs (Latin, digits, punctuation) is split as in any other text. A text without
+any of those scripts never reaches the segmenter: its words and tokens are what they always were.
 
 Two granularities:
 
-* :func:`words` — whitespace words (CJK: one per character). What "a word" means to a person; the
-  node rules and the C4 line rules count these.
+* :func:`words` — whitespace words, unspaced runs segmented. What "a word" means to a person; the
+  node rules, the C4 line rules and the lexicon ratio count these.
 * :func:`tokens` — words with their punctuation split off, the way a word tokenizer does it. The
   Gopher and FineWeb rules were published with one (datatrove runs spaCy's English tokenizer):
   "end." is two tokens, "don't" two, "well-known" three, while "3.5", "10,000", "e.g", URLs and
@@ -29,9 +32,12 @@ import re
 import string
 import unicodedata
 
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f"
-_HAS_CJK = re.compile(f"[{_CJK}]")
-_CJK_WORDS = re.compile(f"[{_CJK}]|[^\\s{_CJK}]+")
+from filters.segment import HAN_KANA, UNSPACED, segment_runs
+
+_HAS_CJK = re.compile(f"[{HAN_KANA}]")
+_HAS_UNSPACED = re.compile(f"[{UNSPACED}]")
+# a run of an unspaced script (group 1) or any other non-space stretch (group 2)
+_UNSPACED_WORDS = re.compile(f"([{UNSPACED}]+)|([^\\s{UNSPACED}]+)")
 
 #: Characters that end a sentence (Unicode's Sentence_Terminal, for the scripts web text mostly
 #: uses). The ellipsis "…" is not one. FineWeb counts lines ending in one of these.
@@ -61,19 +67,19 @@ _CONTRACTION = r"(?i:s|re|ve|ll|d|m|t)\b"
 # "d'un"; not an English contraction, which is a token of its own), and ":<>=/" before a digit
 # ("HTTP/1.1", "level=6"; "km/h" splits); a sign, slash or "@" at a word's start stays with it.
 _JOINER = rf"(?:(?<![a-z])\.|\.(?![A-Z])|['’](?!{_CONTRACTION})|[:<>=/](?=\d))"
-_TOKEN = re.compile(
-    rf"""
+_TOKEN_PATTERN = rf"""
     (?:https?://|www\.)\S+?(?=[)\]}}>"'”’»,.;:!?]*(?:\s|$))   # a URL; trailing punctuation split off
-    | [{_CJK}]                                                # one Han character or kana
+    | [{UNSPACED}]+                                           # a run of an unspaced script (segmented)
     | \d+(?:[.,:/]\d+)+                                       # 3.5  10,000  5:30  1/2
     | (?<=\w)['’]{_CONTRACTION}                     # it 's, they 're, do n't ("don" "'t")
     | (?:[^\W\d_]\.)+(?![^\W\d_])                              # U.S.  e.g.  p.m.  J.
-    | (?:(?<!\S)[-+/@]+)?[^\W{_CJK}]+(?:{_JOINER}[^\W{_CJK}]+)*  # words, -81, /usr, @user, level=6
+    | (?:(?<!\S)[-+/@]+)?[^\W{UNSPACED}]+(?:{_JOINER}[^\W{UNSPACED}]+)*  # words, -81, /usr, @user
     | \.{{2,}} | -{{2,}}                                      # an ellipsis, a dash
     | [^\w\s]                                                 # any other mark: a token of its own
-    """,
-    re.VERBOSE,
-)
+    """
+_TOKEN = re.compile(_TOKEN_PATTERN, re.VERBOSE)
+# the same, a run of an unspaced script in group 1 and any other token in group 2
+_TOKEN_OR_RUN = re.compile(f"([{UNSPACED}]+)|({_TOKEN_PATTERN})", re.VERBOSE)
 
 #: Abbreviations whose period does not end a sentence (besides single letters and "e.g"-like forms).
 ABBREVIATIONS = frozenset(
@@ -90,10 +96,28 @@ _PUNCT_CACHE: dict[str, bool] = {}
 
 
 def words(text: str) -> list[str]:
-    """The words of ``text``: whitespace-separated, each CJK character a word of its own."""
-    if _HAS_CJK.search(text) is None:
+    """The words of ``text``: whitespace-separated; runs of an unspaced script (Han, kana, Thai,
+    Lao, Khmer, Myanmar) segmented into words, apart from what surrounds them ("Wi-Fiを" is
+    "Wi-Fi" and "を")."""
+    if _HAS_UNSPACED.search(text) is None:
         return text.split()
-    return _CJK_WORDS.findall(text)
+    return _segmented(_UNSPACED_WORDS.findall(text))
+
+
+def _segmented(parts: list[tuple[str, str]]) -> list[str]:
+    """(run, other) matches → words: each run replaced by its words (one ICU pass for all)."""
+    runs = [run for run, _ in parts if run]
+    if not runs:
+        return [other for _, other in parts]
+    segmented = iter(segment_runs(runs))
+    out: list[str] = []
+    append, extend = out.append, out.extend
+    for run, other in parts:
+        if run:
+            extend(next(segmented))
+        else:
+            append(other)
+    return out
 
 
 _TOKENS_KEPT = 2_000_000  # tokens of the last texts kept (~100 MB): a batch's worth, so that every
@@ -102,7 +126,7 @@ _tokens_held = 0
 
 
 def tokens(text: str) -> list[str]:
-    """Word-tokenizer tokens: words with punctuation split off, each CJK character a token.
+    """Word-tokenizer tokens: words with punctuation split off, unspaced runs segmented into words.
 
     Several filter families read the tokens of the same text (Gopher repetition, Gopher quality,
     FineWeb): the last texts' tokens are kept, so each text is tokenized once. The list is shared:
@@ -124,9 +148,9 @@ def _tokenize(text: str) -> list[str]:
 
     The same tokens as the regular expression over the whole text (:func:`tokens_slow`), about
     four times faster: most whitespace words are plain letters, or letters and one trailing mark,
-    and need no regular expression."""
-    if _HAS_CJK.search(text) is not None:
-        return _TOKEN.findall(text)
+    and need no regular expression. A text holding an unspaced script takes the definition."""
+    if _HAS_UNSPACED.search(text) is not None:
+        return _segmented(_TOKEN_OR_RUN.findall(text))
     out: list[str] = []
     append, extend, findall = out.append, out.extend, _TOKEN.findall
     for word in text.split():
@@ -141,12 +165,24 @@ def _tokenize(text: str) -> list[str]:
 
 
 def tokens_slow(text: str) -> list[str]:
-    """:func:`tokens` as one regular expression over the whole text (the definition)."""
-    return _TOKEN.findall(text)
+    """:func:`tokens` as one regular expression over the whole text, its runs of an unspaced
+    script segmented (the definition)."""
+    return _segmented(_TOKEN_OR_RUN.findall(text))
 
 
 def has_cjk(text: str) -> bool:
+    """Whether ``text`` holds a Han character or kana."""
     return _HAS_CJK.search(text) is not None
+
+
+def has_unspaced(text: str) -> bool:
+    """Whether ``text`` holds a character of a script written without spaces between words."""
+    return _HAS_UNSPACED.search(text) is not None
+
+
+def is_unspaced_word(token: str) -> bool:
+    """Whether ``token`` (of :func:`words` or :func:`tokens`) is a word the segmenter made."""
+    return _HAS_UNSPACED.match(token) is not None
 
 
 def is_punct_char(char: str) -> bool:

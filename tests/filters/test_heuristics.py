@@ -2,7 +2,7 @@
 
 A table of crafted documents, one pair per rule: a text the rule must catch (with the reason it
 must give) and a near miss it must let through. Then the structural promises (pairs untouched,
-scores in ``meta.scores``, a disabled rule set is a no-op, CJK words per character, C4 editing an
+scores in ``meta.scores``, a disabled rule set is a no-op, CJK words segmented, C4 editing an
 interleaved document in place, thresholding a stored score again = rerunning), and the agreement
 with datatrove 0.10.1 on the readability test pages and the crafted documents.
 """
@@ -418,19 +418,20 @@ CHINESE_60 = (
     "居民们希望晚上能有更多的公交车，"
     "市长感谢所有来参加会议的人们。"
 )
+CHINESE_MORE = "第二次投票将在下个月举行，决定新消防站的预算。当地商店欢迎这个计划，但是担心施工的噪音。"
 
 
-def test_cjk_words_are_characters():
+def test_cjk_words_are_segmented_words():
     assert len([c for c in CHINESE_60 if c not in "，。"]) == 60
     stage = GopherQuality(GopherQualityConfig())
-    long, short = run(
-        stage, document(CHINESE_60, language="zh"), document("今天早上市议会通过了。", language="zh")
-    )
-    assert long["meta"]["scores"]["words"] == 60
-    assert reason_of(long) is None  # 60 words ≥ 50; no mean word length for characters
-    assert long["meta"]["scores"]["mean_word_length"] is None
-    assert short["meta"]["scores"]["words"] == 10
+    article = CHINESE_60 + "\n\n" + CHINESE_MORE
+    short, long = run(stage, document(CHINESE_60, language="zh"), document(article, language="zh"))
+    # 60 characters are 36 words (今天 / 早上 / 市 / 议会 / …): under Gopher's 50 now
+    assert short["meta"]["scores"]["words"] == 36
     assert reason_of(short) == "gopher_min_words"
+    assert long["meta"]["scores"]["words"] >= 50
+    assert reason_of(long) is None
+    assert long["meta"]["scores"]["mean_word_length"] is None  # Chinese words: 1-2 characters
 
 
 def test_c4_keeps_chinese_sentences():

@@ -81,7 +81,7 @@ def reasons(row: dict) -> list[str]:
 
 def test_words_are_lowercased_and_stripped_of_punctuation_and_digits() -> None:
     assert paragraph_words("“Hello,” she said — in 2024 (twice)!") == ["hello", "she", "said", "in", "twice"]
-    assert paragraph_words("It’s 新预算") == ["it's", "新", "预", "算"]  # a CJK character is a word
+    assert paragraph_words("It’s 新预算") == ["it's", "新", "预算"]  # Chinese words are segmented
 
 
 def test_char_repetition_counts_only_the_top_sqrt_repeated_ngrams() -> None:
@@ -186,7 +186,7 @@ def test_stop_words_only_judge_english_or_unknown_language() -> None:
     )
     assert reasons(en) == reasons(unknown) == ["node_stop_word_ratio"]
     assert reasons(de) == []
-    # CJK: one word per character, so a 31-character sentence passes min_words and a 3-character one fails
+    # CJK words are segmented: the 31-character sentence is 20 words, "新预算" two (under 4)
     assert zh["texts"] == [None, chinese] and reasons(zh) == ["node_min_words"]
 
 

@@ -28,10 +28,12 @@ from pipeline.extract import extract_html
 from pipeline.sources.commoncrawl import nodes_to_lists
 
 
-def test_words_split_on_whitespace_and_count_each_cjk_character():
+def test_words_split_on_whitespace_and_segment_cjk():
     assert words("The cat, the hat.") == ["The", "cat,", "the", "hat."]
-    assert words("我们喜欢 Python 编程") == ["我", "们", "喜", "欢", "Python", "编", "程"]
-    assert words("ひらがなとカタカナ") == list("ひらがなとカタカナ")
+    assert words("我们喜欢 Python 编程") == ["我们", "喜欢", "Python", "编", "程"]  # ICU's dictionary
+    assert words("東京都は今日、新しい政策を発表しました。") == [
+        "東京", "都", "は", "今日", "、", "新しい", "政策", "を", "発表", "しま", "した", "。",
+    ]  # fmt: skip
     assert has_cjk("漢字 kanji") and not has_cjk("plain Latin, ελληνικά, кириллица")
 
 
@@ -50,7 +52,7 @@ def test_words_split_on_whitespace_and_count_each_cjk_character():
         ("-81 /usr @user km/h", ["-81", "/usr", "@user", "km", "/", "h"]),
         ("Wait... what…", ["Wait", "...", "what", "…"]),
         ("#tag $5 50%", ["#", "tag", "$", "5", "50", "%"]),
-        ("中文，好。", ["中", "文", "，", "好", "。"]),
+        ("中文，好。", ["中文", "，", "好", "。"]),
     ],
 )
 def test_tokens_split_punctuation_off_like_a_word_tokenizer(text: str, expected: list[str]):
