@@ -50,33 +50,57 @@ _BOILER_ROLES = frozenset(
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden")
 
 
+# Per-token flags: class and id strings are mostly new on each site (ids carry numbers), but their
+# words repeat, so each word's regular expressions run once. Every alternative of _POSITIVE,
+# _NEGATIVE, _BOILER_SUBSTR and _CONTENT_WORDS is letters only, so it matches inside one token,
+# except the few with a hyphen, which are looked for in the whole string.
+_POS, _NEG, _CONTENT, _BOILER, _HEAD = 1, 2, 4, 8, 16
+_HEAD_WORDS = frozenset("article entry post story content single blog news".split())
+_SPANNING_CONTENT = ("post-text", "blog-post")
+_SPANNING_BOILER = ("author-info",)
+_token_flags: dict[str, int] = {}
+
+
+def _flags_of(token: str) -> int:
+    flags = _token_flags.get(token)
+    if flags is None:
+        flags = (
+            (_POS if _POSITIVE.search(token) else 0)
+            | (_NEG if _NEGATIVE.search(token) else 0)
+            | (_CONTENT if _CONTENT_WORDS.search(token) else 0)
+            | (_BOILER if token in _BOILER_TOKENS or _BOILER_SUBSTR.search(token) else 0)
+            | (_HEAD if token in _HEAD_WORDS else 0)
+        )
+        if len(_token_flags) < 1 << 17:
+            _token_flags[token] = flags
+    return flags
+
+
 @lru_cache(maxsize=1 << 16)
 def _class_verdict(cls: str, ident: str) -> tuple[bool, int, str]:
     """(looks like boilerplate, readability-style weight, lowercased names) for class and id.
 
     Weight: +25 for content-ish words, -25 for boilerplate-ish words (both can apply).
     Boilerplate: a distinctive word anywhere, or a short word as a whole token — unless a content
-    word (article, content, main, entry, …) is present too, so "article-sidebar-layout" survives.
-    An id that reads like a slugified heading ("sharing-with-a-single-developer") is not
-    evidence either way.
+    word (article, content, main, entry, …) is present too, so "article-sidebar-layout" survives,
+    or the name is that of a part of the article ("entry-meta"). An id that reads like a
+    slugified heading ("sharing-with-a-single-developer") is not evidence either way.
     """
     names = f"{cls} {ident}".lower()
     if ident and ident.count("-") + ident.count("_") >= 3:
         names_for_verdict = cls.lower()
     else:
         names_for_verdict = names
-    weight = 0
-    if _POSITIVE.search(names_for_verdict):
-        weight += 25
-    if _NEGATIVE.search(names_for_verdict):
-        weight -= 25
-    if _ARTICLE_PART.search(names_for_verdict):
+    flags = 0
+    for token in _TOKEN_SPLIT.split(names_for_verdict):
+        if token:
+            flags |= _flags_of(token)
+    weight = (25 if flags & _POS else 0) - (25 if flags & _NEG else 0)
+    if flags & _HEAD and _ARTICLE_PART.search(names_for_verdict):
         return True, weight, names
-    if _CONTENT_WORDS.search(names_for_verdict):
+    if flags & _CONTENT or any(w in names_for_verdict for w in _SPANNING_CONTENT):
         return False, weight, names
-    boiler = bool(_BOILER_SUBSTR.search(names_for_verdict)) or not _BOILER_TOKENS.isdisjoint(
-        _TOKEN_SPLIT.split(names_for_verdict)
-    )
+    boiler = bool(flags & _BOILER) or any(w in names_for_verdict for w in _SPANNING_BOILER)
     return boiler, weight, names
 
 

@@ -83,7 +83,9 @@ def extract_html(html: str, base_url: str, config: ExtractConfig) -> Extraction:
     catches errors: an exception is a bug, and the caller (``HtmlToDocuments``) records it per page
     as an ``extract_error`` drop.
     """
-    tree = LexborHTMLParser(html)
+    # UTF-8 bytes: selectolax parses them about 40% faster than a str (which it encodes on a slower
+    # path); a lone surrogate cannot be encoded and is dropped, as the str path drops it too.
+    tree = LexborHTMLParser(html.encode("utf-8", "ignore"))
     title = _title(tree)
     body = tree.body
     if body is None:
