@@ -22,6 +22,8 @@ _BOILER_SUBSTR = re.compile(
     r"|related|newsletter|popup|disqus|masthead|pagination|subscribe|signup|skyscraper"
     r"|banner|outbrain|taboola|promo|recommend|consent|gdpr|toolbar|byline|author-info|community"
     r"|replies|shoutbox|supplemental|agegate|legends"
+    # the same in German, French, Spanish, Polish (comments, ads, footer, cookies)
+    r"|kommentar|komentarz|comentario|werbung|anzeige|publicite|publicidad|reklama|fusszeile|stopka"
 )
 #: Short boilerplate words, matched as whole class/id tokens only ("nav", not "canvas").
 _BOILER_TOKENS = frozenset(
@@ -29,11 +31,18 @@ _BOILER_TOKENS = frozenset(
     extra legal copyright jump share sharing pager remark""".split()
 )
 #: Words that mark a real content container; they veto the boilerplate verdict.
-_CONTENT_WORDS = re.compile(r"article|content|main|body|entry|story|post-text|prose|blog-post|h-entry")
-_POSITIVE = re.compile(r"article|content|entry|main|page|post|text|blog|story|body|prose")
+_CONTENT_WORDS = re.compile(
+    r"article|content|main|body|entry|story|post-text|prose|blog-post|h-entry"
+    r"|artikel|inhalt|contenu|contenido|contenuto|beitrag"  # German, French, Spanish, Italian
+)
+_POSITIVE = re.compile(
+    r"article|content|entry|main|page|post|text|blog|story|body|prose|artikel|inhalt|contenu|contenido"
+    r"|contenuto|beitrag"
+)
 _NEGATIVE = re.compile(
     r"comment|sidebar|share|social|sponsor|promo|related|footer|masthead|widget|banner|advert|meta"
     r"|shopping|tags|tool|nav|menu|outbrain|taboola|popup|subscribe|newsletter|breadcrumb|byline|foot"
+    r"|kommentar|komentarz|comentario|werbung|anzeige|publicite|publicidad|reklama|fusszeile|stopka"
 )
 _TOKEN_SPLIT = re.compile(r"[^a-z0-9]+")
 #: A part of the article named as such: "entry-meta", "post-tags", "article__datestamp",

@@ -119,3 +119,16 @@ def test_an_item_of_a_list_is_not_the_page() -> None:
     html = page_html(f"<div id='main'><div id='about'><p>{PARA}</p></div><ol>{pubs}</ol></div>")
     texts = " ".join(texts_of(extract_html(html, PAGE, CONFIG)))
     assert "Paper title number 0" in texts and "Paper title number 5" in texts and PARA in texts
+
+
+def test_german_french_and_polish_names_count_like_english_ones() -> None:
+    """ "artikel-inhalt" is content, "kommentare", "commentaires", "komentarze", "werbung" are not."""
+    html = page_html(
+        f"<div class='artikel-inhalt'><p>{PARA}</p><p>{PARA} Zwei.</p><p>{PARA} Drei.</p>"
+        "<div class='werbung'><p>Jetzt den Newsletter abonnieren und nichts mehr verpassen, gratis!</p></div>"
+        "<div id='kommentare'><p>Toller Artikel, vielen Dank für die Mühe und die Recherche!</p></div>"
+        "<div class='liste-komentarze'><p>Świetny artykuł, dziękuję bardzo za te informacje.</p></div>"
+        "</div>"
+    )
+    texts = texts_of(extract_html(html, PAGE, CONFIG))
+    assert texts == [PARA, f"{PARA} Zwei.", f"{PARA} Drei."]
