@@ -11,7 +11,10 @@ data) is dropped when
   "by", "aktualisiert", "publié le", …), with a month or weekday name, a year or a time/date
   ("5:27", "11/18/19") among them (so "x = 2 + 3" is not a date);
 * a **credit**: it starts with a credit word ("Photo:", "Foto:", "Bild:", "Image copyright",
-  "Credit", "Source:", "Quelle:", "©") or is only a picture agency's name with a person or two.
+  "Credit", "Source:", "Quelle:", "©") or is only a picture agency's name with a person or two
+  (at most 6 words).
+
+A dateline holds a digit (a day, a year, a time); "Updated Wednesday" alone is kept.
 
 The word lists cover English, German, French, Spanish, Italian, Portuguese, Dutch and Polish.
 """
@@ -61,6 +64,7 @@ ago vor il y a hace fa atrás geleden temu min mins minute minutes hour hours da
 _DATE_ANCHOR = frozenset(_MONTHS) | frozenset(_WEEKDAYS)
 _DATE_WORDS = _DATE_ANCHOR | frozenset(_AROUND)
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_DIGIT = re.compile(r"\d")
 _DATE_NUMBER = re.compile(r"\b\d{1,2}[:./]\d{1,2}\b|\b(?:19|20)\d\d\b")  # 5:27 11/18/19 20.11. 2019
 _CREDIT_START = re.compile(
     r"^[(\[]?\s*(?:photo|photos|photograph|image|images|picture|pictures|foto|fotos|bild|bilder|fot\.?"
@@ -76,16 +80,21 @@ _AGENCY = re.compile(
 
 
 def is_furniture(block: str) -> bool:
-    """A dateline or a photo credit (see the module's docstring); ``False`` for anything longer."""
+    """A dateline or a photo credit (see the module's docstring); ``False`` for anything longer.
+
+    Cheap tests first: most blocks are longer than 160 characters, or hold no digit (a dateline
+    always has a day, a year or a time)."""
     if len(block) > 160:
         return False
-    words = _WORD.findall(block.lower())
-    if not words or len(words) > MAX_WORDS:
-        return False
     if _CREDIT_START.match(block):
-        return True
-    if _AGENCY.search(block) and len(words) <= 6:
-        return True
+        return len(_WORD.findall(block)) <= MAX_WORDS
+    if len(block) <= 60 and _AGENCY.search(block):
+        return len(_WORD.findall(block)) <= 6
+    if _DIGIT.search(block) is None:
+        return False
+    words = _WORD.findall(block.lower())
+    if len(words) > MAX_WORDS:
+        return False
     dated = anchored = 0
     for w in words:
         if w.isdigit():
