@@ -19,8 +19,8 @@
    the label table: its HTML5 mode answers ``utf-8`` for EUC-KR); ``cp1252`` if it has no answer.
 6. Otherwise the candidate (UTF-8, declared, detected) with the fewest U+FFFD per non-ASCII byte.
 
-Labels go through the WHATWG Encoding Standard's label table (:data:`WHATWG_LABELS`), to the Python
-codec that decodes what browsers decode: ``gb2312``/``gbk``/``x-gbk`` → ``gb18030`` (Python's
+Labels go through the WHATWG Encoding Standard's label table (resiliparse's ``map_encoding_to_html5``),
+to the Python codec that decodes what browsers decode: ``gb2312``/``gbk``/``x-gbk`` → ``gb18030`` (Python's
 ``gb2312`` and ``gbk`` are narrower and fail on pages browsers read fine), ``iso-8859-1``/``latin1``
 /``ascii`` → ``cp1252``, ``euc-kr`` → ``cp949``, ``shift_jis`` → ``cp932``, ``big5`` →
 ``big5hkscs``, ``tis-620`` → ``cp874``. A ``<meta>`` that says UTF-16 means UTF-8 (the spec's rule);
@@ -35,8 +35,9 @@ from __future__ import annotations
 
 import codecs
 import re
+from functools import lru_cache
 
-from resiliparse.parse.encoding import detect_encoding
+from resiliparse.parse.encoding import detect_encoding, map_encoding_to_html5
 
 #: At most this many U+FFFD per non-ASCII byte for a body that is not valid UTF-8 to be read as UTF-8.
 MAX_UTF8_ERRORS = 0.2
@@ -49,101 +50,31 @@ META_WINDOW = 65_536
 #: How many bytes past the first invalid one are read to tell UTF-8 with a few bad bytes from legacy text.
 UTF8_PROBE = 16_384
 
-# The WHATWG Encoding Standard's labels (https://encoding.spec.whatwg.org/#names-and-labels), by the
-# Python codec that decodes the encoding (a superset where Python's namesake is narrower).
-_WHATWG = (
-    ("utf-8", "unicode-1-1-utf-8 unicode11utf8 unicode20utf8 utf-8 utf8 x-unicode20utf8"),
-    ("cp866", "866 cp866 csibm866 ibm866"),
-    (
-        "iso8859-2",
-        "csisolatin2 iso-8859-2 iso-ir-101 iso8859-2 iso88592 iso_8859-2 iso_8859-2:1987 l2 latin2",
-    ),
-    (
-        "iso8859-3",
-        "csisolatin3 iso-8859-3 iso-ir-109 iso8859-3 iso88593 iso_8859-3 iso_8859-3:1988 l3 latin3",
-    ),
-    (
-        "iso8859-4",
-        "csisolatin4 iso-8859-4 iso-ir-110 iso8859-4 iso88594 iso_8859-4 iso_8859-4:1988 l4 latin4",
-    ),
-    (
-        "iso8859-5",
-        "csisolatincyrillic cyrillic iso-8859-5 iso-ir-144 iso8859-5 iso88595 iso_8859-5 iso_8859-5:1988",
-    ),
-    (
-        "iso8859-6",
-        "arabic asmo-708 csiso88596e csiso88596i csisolatinarabic ecma-114 iso-8859-6 iso-8859-6-e "
-        "iso-8859-6-i iso-ir-127 iso8859-6 iso88596 iso_8859-6 iso_8859-6:1987",
-    ),
-    (
-        "iso8859-7",
-        "csisolatingreek ecma-118 elot_928 greek greek8 iso-8859-7 iso-ir-126 iso8859-7 iso88597 "
-        "iso_8859-7 iso_8859-7:1987 sun_eu_greek",
-    ),
-    (
-        "iso8859-8",
-        "csiso88598e csisolatinhebrew hebrew iso-8859-8 iso-8859-8-e iso-ir-138 iso8859-8 iso88598 "
-        "iso_8859-8 iso_8859-8:1988 visual csiso88598i iso-8859-8-i logical",
-    ),
-    ("iso8859-10", "csisolatin6 iso-8859-10 iso-ir-157 iso8859-10 iso885910 l6 latin6"),
-    ("iso8859-13", "iso-8859-13 iso8859-13 iso885913"),
-    ("iso8859-14", "iso-8859-14 iso8859-14 iso885914"),
-    ("iso8859-15", "csisolatin9 iso-8859-15 iso8859-15 iso885915 iso_8859-15 l9"),
-    ("iso8859-16", "iso-8859-16"),
-    ("koi8-r", "cskoi8r koi koi8 koi8-r koi8_r"),
-    ("koi8-u", "koi8-ru koi8-u"),
-    ("mac-roman", "csmacintosh mac macintosh x-mac-roman"),
-    ("cp874", "dos-874 iso-8859-11 iso8859-11 iso885911 tis-620 windows-874"),
-    ("cp1250", "cp1250 windows-1250 x-cp1250"),
-    ("cp1251", "cp1251 windows-1251 x-cp1251"),
-    (
-        "cp1252",
-        "ansi_x3.4-1968 ascii cp1252 cp819 csisolatin1 ibm819 iso-8859-1 iso-ir-100 iso8859-1 iso88591 "
-        "iso_8859-1 iso_8859-1:1987 l1 latin1 us-ascii windows-1252 x-cp1252",
-    ),
-    ("cp1253", "cp1253 windows-1253 x-cp1253"),
-    (
-        "cp1254",
-        "cp1254 csisolatin5 iso-8859-9 iso-ir-148 iso8859-9 iso88599 iso_8859-9 iso_8859-9:1989 l5 latin5 "
-        "windows-1254 x-cp1254",
-    ),
-    ("cp1255", "cp1255 windows-1255 x-cp1255"),
-    ("cp1256", "cp1256 windows-1256 x-cp1256"),
-    ("cp1257", "cp1257 windows-1257 x-cp1257"),
-    ("cp1258", "cp1258 windows-1258 x-cp1258"),
-    ("mac-cyrillic", "x-mac-cyrillic x-mac-ukrainian"),
-    ("gb18030", "chinese csgb2312 csiso58gb231280 gb2312 gb_2312 gb_2312-80 gbk iso-ir-58 x-gbk gb18030"),
-    ("big5hkscs", "big5 big5-hkscs cn-big5 csbig5 x-x-big5"),
-    ("euc_jp", "cseucpkdfmtjapanese euc-jp x-euc-jp"),
-    ("iso2022_jp", "csiso2022jp iso-2022-jp"),
-    ("cp932", "csshiftjis ms932 ms_kanji shift-jis shift_jis sjis windows-31j x-sjis"),
-    (
-        "cp949",
-        "cseuckr csksc56011987 euc-kr iso-ir-149 korean ks_c_5601-1987 ks_c_5601-1989 ksc5601 ksc_5601 "
-        "windows-949",
-    ),
-    ("utf-16-be", "unicodefffe utf-16be"),
-    ("utf-16-le", "csunicode iso-10646-ucs-2 ucs-2 unicode unicodefeff utf-16 utf-16le"),
-    ("cp1252", "x-user-defined"),  # its PUA mapping carries no text; the spec reads it as windows-1252 too
-)
-# Not WHATWG labels but common on pages, and the names resiliparse's detector answers with.
+# resiliparse's map_encoding_to_html5 reads a label by the WHATWG Encoding Standard's label table
+# (https://encoding.spec.whatwg.org/#names-and-labels) into Python's namesake codec. Where that codec
+# is narrower than what browsers decode, its superset decodes instead.
+_SUPERSETS = {
+    "gbk": "gb18030",
+    "big5": "big5hkscs",
+    "shift_jis": "cp932",
+    "euc_kr": "cp949",
+    "iso8859-11": "cp874",
+}
+# Labels the table lacks but pages use, and the names resiliparse's detector answers with.
 _EXTRA = (
-    ("cp1252", "latin-1 latin_1 iso-latin-1 iso8859_1"),
+    ("cp1252", "latin-1 latin_1 iso-latin-1 iso8859_1 x-user-defined"),  # x-user-defined: spec reads 1252
     ("gb18030", "euc-cn x-euc-cn cp936 windows-936 ms936 gb18030-2000 gb18030-2022"),
     ("cp949", "cp949 uhc euc_kr"),
     ("cp932", "cp932 windows-932"),
     ("big5hkscs", "cp950 big5hkscs"),
     ("euc_jp", "euc_jp"),
     ("iso2022_jp", "iso2022_jp"),
-    ("mac-cyrillic", "mac-cyrillic mac_cyrillic"),
+    ("mac-cyrillic", "mac-cyrillic mac_cyrillic x-mac-cyrillic x-mac-ukrainian"),
     ("mac-roman", "mac-roman mac_roman"),
     ("utf-16-le", "utf-16-le"),
     ("utf-16-be", "utf-16-be"),
 )
-#: label (lowercase) → Python codec: the WHATWG label table plus common non-standard labels.
-WHATWG_LABELS: dict[str, str] = {
-    label: codec for codec, labels in _WHATWG + _EXTRA for label in labels.split()
-}
+_EXTRA_LABELS = {label: codec for codec, labels in _EXTRA for label in labels.split()}
 
 _UTF16 = ("utf-16-le", "utf-16-be")
 # Tried first, strictly: Python's gbk decodes every GBK pair as gb18030 does, and a quarter faster.
@@ -153,13 +84,17 @@ _HIGH_BYTES = bytes(range(0x80, 0x100))
 _META = re.compile(rb"<meta\s[^>]*?charset\s*=\s*[\"']?\s*([a-z0-9_.:+-]+)", re.I)
 
 
+@lru_cache(maxsize=1024)
 def html5_codec(label: str | None) -> str | None:
     """The Python codec for a charset label by the WHATWG label table; None for an unknown label or
     one of the spec's "replacement" labels."""
     if not label:
         return None
     label = label.strip().strip("\"'").lower()
-    return WHATWG_LABELS.get(label) or WHATWG_LABELS.get(label.replace("_", "-"))
+    codec = None
+    for form in (label, label.replace("_", "-")):
+        codec = codec or _EXTRA_LABELS.get(form) or map_encoding_to_html5(form, fallback_utf8=False)
+    return _SUPERSETS.get(codec, codec) if codec else None
 
 
 def meta_charset(body: bytes) -> str | None:
