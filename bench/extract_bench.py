@@ -230,15 +230,16 @@ def quality(sets: list[DevSet], texts: dict[str, list[str]], per_page: bool) -> 
     print(f"{'':<22} {'':>5}  " + "  ".join(f"{'P':>6} {'R':>6} {'F1':>6}" for _ in texts))
     start = 0
     for dev_set in sets:
-        index = {id(p): start + i for i, p in enumerate(dev_set.pages)}
+        mine = {name: out[start : start + len(dev_set.pages)] for name, out in texts.items()}
         start += len(dev_set.pages)
         for part, held in (("", False), ("_heldout", True)):
-            pages = dev_set.part(held)
-            if not pages:
+            chosen = [i for i, p in enumerate(dev_set.pages) if p.held_out == held]
+            if not chosen:
                 continue
+            pages = [dev_set.pages[i] for i in chosen]
             row = []
-            for name, out in texts.items():
-                got = [out[index[id(p)]] for p in pages]
+            for name, out in mine.items():
+                got = [out[i] for i in chosen]
                 p, r, f = score(dev_set, pages, got)
                 row.append(f"{p:6.3f} {r:6.3f} {f:6.3f}")
                 key = f"{name}_{dev_set.name}{part}"

@@ -117,6 +117,7 @@ def load_articles(root: Path = ARTICLES_DIR) -> DevSet:
 
 def load_snippets(data_dir: Path = DATA_DIR, snippets_dir: Path = SNIPPETS_DIR) -> DevSet:
     """The hand-labelled pages of the WARC captures (pages whose capture is absent are left out)."""
+    from pipeline.config import ExtractConfig
     from pipeline.sources.commoncrawl import read_archive
 
     out = DevSet("warc", "snippets")
@@ -130,7 +131,7 @@ def load_snippets(data_dir: Path = DATA_DIR, snippets_dir: Path = SNIPPETS_DIR) 
         path = data_dir / capture
         if not path.is_file():
             continue
-        for row in read_archive(str(path), 50_000_000, Counter()):
+        for row in read_archive(str(path), ExtractConfig().max_page_bytes, Counter()):
             label = wanted.pop(row["url"].strip("<>"), None)
             if label is None or not row.get("body"):
                 continue

@@ -150,7 +150,7 @@ def _tokenize(text: str) -> list[str]:
     four times faster: most whitespace words are plain letters, or letters and one trailing mark,
     and need no regular expression. A text holding an unspaced script takes the definition."""
     if _HAS_UNSPACED.search(text) is not None:
-        return _segmented(_TOKEN_OR_RUN.findall(text))
+        return tokens_slow(text)
     out: list[str] = []
     append, extend, findall = out.append, out.extend, _TOKEN.findall
     for word in text.split():
