@@ -13,7 +13,15 @@ from report.collect import ReportData
 from report.samples import SampleDoc
 
 TEMPLATE = Template(
-    r"""{% from macros import embed %}<!DOCTYPE html>
+    r"""{% from macros import embed %}
+{%- macro grid(names) %}<div class="grid">
+ {%- for name in names %}{{ embed(roots[name]) }}{% endfor %}</div>{% endmacro %}
+{%- macro plots(id, title, names, note="") %}<section id="{{ id }}">
+ <h2>{{ title }}</h2>
+ {% if note %}<p class="note">{{ note }}</p>
+ {% endif %}{{ grid(names) }}
+</section>{% endmacro -%}
+<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -81,25 +89,16 @@ TEMPLATE = Template(
  {{ embed(roots.token_lengths) }}
  <p class="note">{% for ctx, v in longer_than %}Longer than {{ ctx }} tokens: {{ "{:,}".format(v.documents) }}
   documents ({{ "{:,}".format(v.tokens) }} tokens). {% endfor %}</p>
- <div class="grid">{% for name in token_bars %}{{ embed(roots[name]) }}{% endfor %}</div>
+ {{ grid(token_bars) }}
 </section>{% endif %}
 
-{% if has.images %}<section id="images">
- <h2>Images</h2>
- <div class="grid">{% for name in image_plots %}{{ embed(roots[name]) }}{% endfor %}</div>
-</section>{% endif %}
+{% if has.images %}{{ plots("images", "Images", image_plots) }}{% endif %}
 
-{% if score_plots %}<section id="scores">
- <h2>Filter scores</h2>
- <p class="note">Each score over the documents that reached its filter (kept, or removed there or by a
-  later filter); red lines are the job's thresholds, with the documents each one removed.</p>
- <div class="grid">{% for name in score_plots %}{{ embed(roots[name]) }}{% endfor %}</div>
-</section>{% endif %}
+{% if score_plots %}{{ plots("scores", "Filter scores", score_plots, "Each score over the documents that
+ reached its filter (kept, or removed there or by a later filter); red lines are the job's thresholds,
+ with the documents each one removed.") }}{% endif %}
 
-{% if has.dedup %}<section id="dedup">
- <h2>Deduplication</h2>
- <div class="grid">{% for name in dedup_plots %}{{ embed(roots[name]) }}{% endfor %}</div>
-</section>{% endif %}
+{% if has.dedup %}{{ plots("dedup", "Deduplication", dedup_plots) }}{% endif %}
 
 {% if has.mixture %}<section id="mixture">
  <h2>Training mixture</h2>
@@ -166,35 +165,34 @@ def render(data: ReportData, samples: list[SampleDoc], examples: dict, seed: int
         "dedup": bool(data.dedup_removed or data.dedup_clusters),
         "mixture": bool(data.mixture),
     }
-    token_bars: list[str] = []
+    # Figures drawn in grids, by section; the template finds each by its name.
+    token_figs: list[Any] = []
     if has["tokens"]:
         models.append(plots.token_lengths(data))
-        for key, counts in data.tokens_by.items():
-            if counts:
-                models.append(plots.bars(f"tokens_by_{key}", f"Tokens by {key}", counts))
-                token_bars.append(f"tokens_by_{key}")
-    image_plots = []
+        token_figs = [
+            plots.bars(f"tokens_by_{key}", f"Tokens by {key}", counts)
+            for key, counts in data.tokens_by.items()
+            if counts
+        ]
+    image_figs: list[Any] = []
     if data.images_per_doc and any(k for counts in data.images_per_doc.values() for k in counts if int(k)):
-        models.append(plots.images_per_doc(data))
-        image_plots.append("images_per_doc")
+        image_figs.append(plots.images_per_doc(data))
     if data.image_sides:
-        models.append(plots.image_sides(data))
-        image_plots.append("image_sides")
+        image_figs.append(plots.image_sides(data))
     if data.fetch_statuses:
-        models.append(plots.bars("fetch_statuses", "Image fetches by status", data.fetch_statuses))
-        image_plots.append("fetch_statuses")
-    has["images"] = bool(image_plots)
-    score_plots = []
-    for i, dist in enumerate(data.scores):
-        models.append(plots.score(dist, i))
-        score_plots.append(f"score_{i}")
-    dedup_plots = []
+        image_figs.append(plots.bars("fetch_statuses", "Image fetches by status", data.fetch_statuses))
+    has["images"] = bool(image_figs)
+    score_figs = [plots.score(dist, i) for i, dist in enumerate(data.scores)]
+    dedup_figs: list[Any] = []
     if data.dedup_clusters:
-        models.append(plots.dedup_clusters(data))
-        dedup_plots.append("dedup_clusters")
+        dedup_figs.append(plots.dedup_clusters(data))
     if data.dedup_removed:
-        models.append(plots.bars("dedup_removed", "Documents removed by rule", data.dedup_removed))
-        dedup_plots.append("dedup_removed")
+        dedup_figs.append(plots.bars("dedup_removed", "Documents removed by rule", data.dedup_removed))
+    for figs in (token_figs, image_figs, score_figs, dedup_figs):
+        models += figs
+    token_bars, image_plots, score_plots, dedup_plots = (
+        [f.name for f in figs] for figs in (token_figs, image_figs, score_figs, dedup_figs)
+    )
     if has["mixture"]:
         models.append(plots.mixture(data))
     example_rows = [
